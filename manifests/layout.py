@@ -1,0 +1,56 @@
+"""Names and places inside a published variant. The one place that knows them: both sides import this.
+
+    <root>/<variant>/
+        <variant>-000000.tar ...       WebDataset shards, one sample per video
+        _commit/<variant>-000000.json  per-shard commit marker: the shard's row and its sample rows
+        manifest-samples.parquet       one row per video, sorted by key
+        manifest-shards.parquet        one row per shard, sorted by name
+        card.json                      dataset card; written last, so a variant without it is incomplete
+        build-log.jsonl                timings and hosts (not part of the dataset's bytes)
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+CARD = "card.json"
+SAMPLES_MANIFEST = "manifest-samples.parquet"
+SHARDS_MANIFEST = "manifest-shards.parquet"
+BUILD_LOG = "build-log.jsonl"
+COMMIT_DIR = "_commit"
+LOCK = ".build.lock"
+
+# Members of one sample, by extension (webdataset splits the member name at the first dot).
+FRAMES_EXT = "svf"          # see manifests/payload.py
+META_EXT = "json"           # seed, index, frame count, fps, size, latent summary
+LATENTS_EXT = "latents.npy"  # per-object latents as a structured array (audit; never pickled)
+
+
+def shard_name(variant: str, shard_index: int) -> str:
+    return f"{variant}-{shard_index:06d}.tar"
+
+
+def marker_name(shard: str) -> str:
+    return f"{COMMIT_DIR}/{shard.removesuffix('.tar')}.json"
+
+
+def sample_key(index: int) -> str:
+    return f"{index:08d}"
+
+
+def member_names(key: str, with_latents: bool = True) -> list[str]:
+    """Members of one sample in the fixed order they are written."""
+    names = [f"{key}.{FRAMES_EXT}", f"{key}.{META_EXT}"]
+    if with_latents:
+        names.append(f"{key}.{LATENTS_EXT}")
+    return names
+
+
+def num_shards(videos: int, per_shard: int) -> int:
+    return -(-videos // per_shard)
+
+
+def shard_range(shard_index: int, videos: int, per_shard: int) -> range:
+    """Video indices held by one shard: contiguous, so a shard is a pure function of its index."""
+    start = shard_index * per_shard
+    return range(start, min(videos, start + per_shard))
