@@ -39,34 +39,56 @@ def encode_frames(frames: np.ndarray, fps: float, level: int = DEFAULT_LEVEL) ->
 
 
 def encode_frame_list(frames: list, fps: float, level: int = DEFAULT_LEVEL) -> bytes:
-    """Like encode_frames, for frames that arrive one by one; a frame object repeated (`is`) or equal to
-    its predecessor shares its predecessor's block."""
+    """Like encode_frames, for a list of (H, W, 3) frames; the same array object repeated, or a frame equal
+    to its predecessor, shares its predecessor's block."""
     if not frames:
         raise ValueError("a payload needs at least one frame")
-    h, w, c = frames[0].shape
-    compressor = zstandard.ZstdCompressor(level=level, threads=0, write_checksum=False, write_content_size=True)
-    blocks: list[bytes] = []
-    index: list[tuple[int, int]] = []
-    offset = 0
+    enc = FramesEncoder(fps=fps, level=level)
     prev = None
     for frame in frames:
-        if frame.shape != (h, w, c) or frame.dtype != np.uint8:
-            raise ValueError(f"frame of shape {frame.shape}/{frame.dtype} in a ({h}, {w}, {c}) uint8 video")
-        if prev is not None and (frame is prev or np.array_equal(frame, prev)):
-            index.append(index[-1])
-            continue
-        block = compressor.compress(np.ascontiguousarray(frame).tobytes())
-        index.append((offset, len(block)))
-        blocks.append(block)
-        offset += len(block)
+        enc.add(frame, same_as_previous=prev is not None and (frame is prev or np.array_equal(frame, prev)))
         prev = frame
-    header = json.dumps(
-        {"codec": "zstd", "level": level, "frames": len(frames), "height": h, "width": w, "channels": c,
-         "fps": fps},
-        sort_keys=True, separators=(",", ":"),
-    ).encode("ascii")
-    table = b"".join(_INDEX.pack(o, n) for o, n in index)
-    return b"".join([MAGIC, struct.pack("<I", len(header)), header, table, *blocks])
+    return enc.finish()
+
+
+class FramesEncoder:
+    """Streaming encoder: frames are compressed as they arrive, so a renderer can reuse one buffer."""
+
+    def __init__(self, fps: float, level: int = DEFAULT_LEVEL):
+        self.fps, self.level = fps, level
+        self._cctx = zstandard.ZstdCompressor(level=level, threads=0, write_checksum=False,
+                                              write_content_size=True)
+        self._blocks: list[bytes] = []
+        self._index: list[tuple[int, int]] = []
+        self._offset = 0
+        self._shape = None
+
+    def add(self, frame: np.ndarray, same_as_previous: bool = False) -> None:
+        if self._shape is None:
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(f"frames must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
+            self._shape = frame.shape
+        elif frame.shape != self._shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame of shape {frame.shape}/{frame.dtype} in a {self._shape} uint8 video")
+        if same_as_previous and self._index:
+            self._index.append(self._index[-1])
+            return
+        block = self._cctx.compress(np.ascontiguousarray(frame).data)
+        self._index.append((self._offset, len(block)))
+        self._blocks.append(block)
+        self._offset += len(block)
+
+    def finish(self) -> bytes:
+        if not self._index:
+            raise ValueError("a payload needs at least one frame")
+        h, w, c = self._shape
+        header = json.dumps(
+            {"codec": "zstd", "level": self.level, "frames": len(self._index), "height": h, "width": w,
+             "channels": c, "fps": self.fps},
+            sort_keys=True, separators=(",", ":"),
+        ).encode("ascii")
+        table = b"".join(_INDEX.pack(o, n) for o, n in self._index)
+        return b"".join([MAGIC, struct.pack("<I", len(header)), header, table, *self._blocks])
 
 
 class FramesPayload:

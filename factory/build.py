@@ -1,0 +1,288 @@
+"""Build variants: one Ray task per shard, commit markers, manifests and card last.
+
+    build_variants([from_variant("accelerating-shapes")], out="./out", videos=9537, seed=0, workers=2)
+
+Resumable: a shard whose marker matches this build's fingerprint and whose stored bytes match the marker
+is kept untouched; everything else is (re)built. The card is written last, so a variant without a card is
+incomplete, whatever else is there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+from synthvid.manifests import layout
+from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parquet_bytes
+from synthvid.manifests.storage import StorageError, join
+
+from .output import BuildLock, OutputDir
+from .recipe import Recipe
+from .shard import write_shard
+from .versions import code_version, software_versions
+
+DEFAULT_VIDEOS_PER_SHARD = 64   # 9,537 videos -> 150 shards: enough for 16 GPUs x 8 loader workers
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, indent=1, separators=(",", ": ")).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs for one variant; shipped to Ray tasks as-is."""
+    recipe: Recipe
+    seed: int
+    videos: int
+    per_shard: int
+    url: str                      # the variant folder
+    storage_options: dict = field(default_factory=dict)
+
+    @property
+    def num_shards(self) -> int:
+        return layout.num_shards(self.videos, self.per_shard)
+
+    def config(self) -> dict:
+        """What decides the bytes: recorded in the card, hashed into the fingerprint."""
+        return {"recipe": self.recipe.to_dict(), "seed": self.seed, "videos": self.videos,
+                "videos_per_shard": self.per_shard, "code_version": code_version(),
+                "software": software_versions(), "schema_version": layout.SCHEMA_VERSION}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
+
+
+def build_shard(job: ShardJob, shard_index: int, fingerprint: str, expected_software: dict) -> dict:
+    """Render, write and commit one shard; returns its marker. Runs inside a Ray task (or inline)."""
+    if software_versions() != expected_software:
+        mine, theirs = software_versions(), expected_software
+        diff = ", ".join(f"{k} {mine.get(k)} here vs {theirs.get(k)} on the driver"
+                         for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k))
+        raise BuildError(f"worker {socket.gethostname()} has different software ({diff}); byte-identical "
+                         "shards need identical versions on every node: use one image for the cluster")
+    out = OutputDir(job.url, job.storage_options)
+    name = layout.shard_name(job.recipe.name, shard_index)
+    tmp = out.temp_path(name)
+    try:
+        shard_row, rows = write_shard(job.recipe, job.seed, shard_index, job.videos, job.per_shard, tmp)
+        out.commit_file(tmp, name, shard_row["bytes"], shard_row["sha256"])
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    marker = {"fingerprint": fingerprint, "shard": shard_row, "samples": rows}
+    out.put_bytes(layout.marker_name(name), _dumps(marker))
+    return marker
+
+
+def committed_marker(out: OutputDir, job: ShardJob, shard_index: int, fingerprint: str) -> dict | None:
+    """The shard's marker if the shard is committed for this build and its stored bytes match."""
+    name = layout.shard_name(job.recipe.name, shard_index)
+    try:
+        marker = json.loads(out.read_bytes(layout.marker_name(name)))
+    except (FileNotFoundError, ValueError):
+        return None
+    if marker.get("fingerprint") != fingerprint:
+        return None
+    shard = marker.get("shard", {})
+    if out.size(name) != shard.get("bytes"):
+        return None
+    if out.sha256(name) != shard.get("sha256"):
+        return None
+    return marker
+
+
+def finalize(out: OutputDir, job: ShardJob, markers: list[dict], fingerprint: str) -> dict:
+    """Merge the markers into the manifests, then write the card: the last file of a complete variant."""
+    samples = [row for m in markers for row in m["samples"]]
+    shards = [m["shard"] for m in markers]
+    samples_pq = rows_to_parquet_bytes(samples, SAMPLE_SCHEMA, "key")
+    shards_pq = rows_to_parquet_bytes(shards, SHARD_SCHEMA, "name")
+    out.put_bytes(layout.SAMPLES_MANIFEST, samples_pq)
+    out.put_bytes(layout.SHARDS_MANIFEST, shards_pq)
+    card = {
+        "schema_version": layout.SCHEMA_VERSION,
+        "variant": job.recipe.name,
+        "description": job.recipe.description,
+        "paper_ucf101_ft": job.recipe.paper_ucf101_ft,
+        **job.config(),
+        "fingerprint": fingerprint,
+        "payload": {"member": layout.FRAMES_EXT, "format": "svf1", "codec": "zstd", "lossless": True},
+        "sample_members": [layout.FRAMES_EXT, layout.META_EXT, layout.LATENTS_EXT],
+        "totals": {"videos": len(samples), "shards": len(shards), "frames": sum(r["frames"] for r in samples),
+                   "bytes": sum(s["bytes"] for s in shards)},
+        "manifests": {layout.SAMPLES_MANIFEST: hashlib.sha256(samples_pq).hexdigest(),
+                      layout.SHARDS_MANIFEST: hashlib.sha256(shards_pq).hexdigest()},
+    }
+    out.put_bytes(layout.CARD, _dumps(card))
+    return card
+
+
+@dataclass
+class VariantResult:
+    name: str
+    url: str
+    shards_built: int = 0
+    shards_kept: int = 0
+    failed: list = field(default_factory=list)
+    card: dict | None = None
+    seconds: float = 0.0
+
+
+def prepare(job: ShardJob, overwrite: bool) -> tuple[OutputDir, str]:
+    """Check the output, handle --overwrite and a different earlier build; returns (out, fingerprint)."""
+    out = OutputDir(job.url, job.storage_options)
+    out.makedirs()
+    fingerprint = job.fingerprint()
+    build_file = f"{layout.COMMIT_DIR}/build.json"
+    if overwrite:
+        for entry in out.listdir():
+            if entry != layout.LOCK:
+                out.remove(entry)
+        out.makedirs()
+    elif out.exists(build_file):
+        previous = json.loads(out.read_bytes(build_file))
+        if previous.get("fingerprint") != fingerprint:
+            changed = sorted(k for k in set(previous.get("config", {})) | set(job.config())
+                             if previous.get("config", {}).get(k) != job.config().get(k))
+            raise BuildError(
+                f"{job.url} holds a different build of {job.recipe.name} (differs in: {', '.join(changed)}); "
+                "pass --overwrite to replace it, or choose another --out")
+    out.put_bytes(build_file, _dumps({"fingerprint": fingerprint, "config": job.config()}))
+    return out, fingerprint
+
+
+def _init_ray(workers: int | None, ray_address: str | None):
+    try:
+        import ray
+    except ImportError:
+        raise BuildError("Ray is not installed: pip install 'synthvid[factory]'") from None
+    if ray.is_initialized():
+        return ray, False
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    return ray, True
+
+
+def build_variants(recipes: list[Recipe], out: str, videos: int, seed: int = 0,
+                   per_shard: int = DEFAULT_VIDEOS_PER_SHARD, workers: int | None = None,
+                   ray_address: str | None = None, overwrite: bool = False, progress: bool = True,
+                   storage_options: dict | None = None, inline: bool = False,
+                   max_retries: int = 2) -> list[VariantResult]:
+    """Build each recipe into `<out>/<recipe.name>/`. `inline=True` renders in this process without Ray
+    (benchmarks, dry runs). Raises BuildError naming every shard that kept failing."""
+    if videos < 1:
+        raise BuildError("--videos must be at least 1")
+    if per_shard < 1:
+        raise BuildError("--videos-per-shard must be at least 1")
+    jobs = [ShardJob(r, seed, videos, per_shard, join(out, r.name), dict(storage_options or {})) for r in recipes]
+    names = [j.recipe.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise BuildError(f"the same variant is asked for twice: {sorted(n for n in names if names.count(n) > 1)}")
+
+    locks, results, pending, done = [], {}, [], {}
+    started = time.time()
+    try:
+        for job in jobs:
+            out_dir = OutputDir(job.url, job.storage_options)
+            out_dir.makedirs()
+            lock = BuildLock(out_dir)
+            lock.acquire()
+            locks.append(lock)
+            out_dir, fingerprint = prepare(job, overwrite)
+            results[job.recipe.name] = VariantResult(job.recipe.name, job.url)
+            done[job.recipe.name] = {}
+            for s in range(job.num_shards):
+                marker = committed_marker(out_dir, job, s, fingerprint)
+                if marker is not None:
+                    done[job.recipe.name][s] = marker
+                    results[job.recipe.name].shards_kept += 1
+                else:
+                    pending.append((job, s, fingerprint))
+
+        total_videos = sum(j.videos for j in jobs)
+        kept_videos = sum(m["shard"]["count"] for d in done.values() for m in d.values())
+        bar = _progress(total_videos, kept_videos, len(pending), progress)
+        expected = software_versions()
+        if pending and inline:
+            for job, s, fp in pending:
+                marker = build_shard(job, s, fp, expected)
+                done[job.recipe.name][s] = marker
+                results[job.recipe.name].shards_built += 1
+                bar.update(marker["shard"]["count"])
+        elif pending:
+            ray, started_ray = _init_ray(workers, ray_address)
+            try:
+                task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
+                refs = {task.remote(job, s, fp, expected): (job, s) for job, s, fp in pending}
+                waiting = list(refs)
+                while waiting:
+                    ready, waiting = ray.wait(waiting, num_returns=1)
+                    job, s = refs[ready[0]]
+                    try:
+                        marker = ray.get(ready[0])
+                    except Exception as e:  # noqa: BLE001 - reported per shard below
+                        cause = getattr(e, "cause", None) or e
+                        results[job.recipe.name].failed.append(
+                            (layout.shard_name(job.recipe.name, s), f"{type(cause).__name__}: {cause}".splitlines()[0]))
+                        continue
+                    done[job.recipe.name][s] = marker
+                    results[job.recipe.name].shards_built += 1
+                    bar.update(marker["shard"]["count"])
+            finally:
+                if started_ray:
+                    ray.shutdown()
+        bar.close()
+
+        for job in jobs:
+            res = results[job.recipe.name]
+            if res.failed:
+                continue
+            out_dir = OutputDir(job.url, job.storage_options)
+            markers = [done[job.recipe.name][s] for s in range(job.num_shards)]
+            res.card = finalize(out_dir, job, markers, job.fingerprint())
+            res.seconds = time.time() - started
+            out_dir.cleanup_temp()
+            out_dir.append_text(layout.BUILD_LOG, json.dumps({
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
+                "seconds": round(res.seconds, 3), "shards_built": res.shards_built, "shards_kept": res.shards_kept,
+                "workers": workers, "ray_address": ray_address or os.environ.get("RAY_ADDRESS")}) + "\n")
+    finally:
+        for lock in locks:
+            lock.release()
+
+    failed = [(r.name, shard, why) for r in results.values() for shard, why in r.failed]
+    if failed:
+        lines = "\n".join(f"  {name}/{shard}: {why}" for name, shard, why in failed)
+        raise BuildError(f"{len(failed)} shard(s) failed after {max_retries} retries:\n{lines}\n"
+                         "Fix the cause and run the same command again: committed shards are kept.")
+    return [results[j.recipe.name] for j in jobs]
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, initial: int, shards: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit="video", desc=f"building {shards} shard(s)",
+                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)

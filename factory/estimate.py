@@ -1,0 +1,35 @@
+"""`build --dry-run`: estimate bytes and CPU-hours of a build from a small sample rendered here."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from synthvid.manifests import layout
+
+from .recipe import Recipe
+from .shard import write_shard
+
+
+def estimate(recipe: Recipe, videos: int, seed: int, per_shard: int, sample: int = 3) -> dict:
+    """Render `sample` videos (the first ones of the build) into a scratch shard and extrapolate."""
+    sample = max(1, min(sample, videos))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sample.tar")
+        t0 = time.process_time()
+        shard, rows = write_shard(recipe, seed, 0, sample, sample, path)
+        cpu = time.process_time() - t0
+    per_video_bytes = shard["bytes"] / sample
+    per_video_cpu = cpu / sample
+    return {"variant": recipe.name, "videos": videos, "shards": layout.num_shards(videos, per_shard),
+            "sampled_videos": sample, "bytes_per_video": per_video_bytes, "cpu_s_per_video": per_video_cpu,
+            "total_bytes": per_video_bytes * videos, "cpu_hours": per_video_cpu * videos / 3600}
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -1,0 +1,137 @@
+"""Generator parameters: every number of the dead-leaves video model (spec paper.md A.0), overridable.
+
+A variant is a base parameter set plus overrides (factory/variants). Recipe files override the same fields;
+`resolve` rejects unknown keys and ill-typed values, naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+SHAPES = ("circle", "square", "oriented_square", "rectangle", "triangle", "quadrilateral")
+
+# Geometry choices of spec H.8 / I: "paper" geometry by default, reference-code behaviour selectable.
+CHOICES = {
+    "affine_mode": ("compound", "linear"),
+    "affine_pivot": ("centre", "reference"),
+    "square_geometry": ("centred", "reference"),
+    "circle_affine": ("ellipse", "none", "reference-onthefly"),
+    "culling": ("bbox", "centre"),
+}
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    size: int = 256                    # square canvas side, px
+    fps: float = 25.0
+    frames_min: int = 100              # frame count drawn per video, inclusive range
+    frames_max: int = 200
+    objects: int = 500                 # all exist from frame 0; creation order is the z-order
+    radius_sigma: float = 3.0          # truncated power law r^-sigma on a grid (called "exponential" in the paper)
+    radius_min: float = 0.1            # grid bounds as a fraction of size
+    radius_max: float = 1.0
+    radius_grid_points: int = 200
+    position_range: float = 2.0        # initial centres U(0, position_range * size) per axis
+    shapes: tuple = ("circle",)        # uniform over these
+    speed_min: float = 1.2             # px/frame; both 0 means a static video
+    speed_max: float = 3.0
+    acceleration_max: float = 0.0      # a ~ U(-max, max); displacement v0 t + a t^2
+    affine: bool = False
+    rotation_rate_max: float = math.pi / 100   # rad/frame
+    scale_rate_max: float = 0.005              # /frame, per axis
+    shear_rate_max: float = 0.005              # /frame, per axis
+    affine_mode: str = "compound"      # paper: per-frame compounding; reference code: linear in t
+    affine_pivot: str = "centre"       # reference code pivots at (r//2, r//2) of the shape's box
+    square_geometry: str = "centred"   # reference code's square spans (0,0)-(s,s) of the box, off-centre
+    circle_affine: str = "ellipse"     # circles under affine: exact ellipse / unchanged / on-the-fly bug
+    culling: str = "bbox"              # skip objects whose bounding box misses the canvas / reference centre rule
+    background: tuple = (0, 0, 0)      # RGB
+
+    @property
+    def static(self) -> bool:
+        return self.speed_max == 0 and self.acceleration_max == 0 and not self.affine
+
+    def validate(self) -> "VideoParams":
+        def bad(key, why):
+            raise ValueError(f"parameter '{key}': {why}")
+        if self.size < 8:
+            bad("size", f"must be >= 8, got {self.size}")
+        if not 1 <= self.frames_min <= self.frames_max:
+            bad("frames_min", f"need 1 <= frames_min <= frames_max, got {self.frames_min}..{self.frames_max}")
+        if self.objects < 0:
+            bad("objects", "must be >= 0")
+        if self.fps <= 0:
+            bad("fps", "must be > 0")
+        if not 0 < self.radius_min < self.radius_max:
+            bad("radius_min", "need 0 < radius_min < radius_max")
+        if self.radius_grid_points < 2:
+            bad("radius_grid_points", "must be >= 2")
+        if not 0 <= self.speed_min <= self.speed_max:
+            bad("speed_min", f"need 0 <= speed_min <= speed_max, got {self.speed_min}..{self.speed_max}")
+        if self.acceleration_max < 0:
+            bad("acceleration_max", "must be >= 0")
+        if not self.shapes or any(s not in SHAPES for s in self.shapes):
+            bad("shapes", f"must be a non-empty list of {', '.join(SHAPES)}; got {list(self.shapes)}")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                bad(key, f"must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
+        if len(self.background) != 3 or any(not 0 <= int(c) <= 255 for c in self.background):
+            bad("background", "must be three integers 0-255")
+        return self
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["shapes"] = list(self.shapes)
+        d["background"] = list(self.background)
+        return d
+
+
+_FIELDS = {f.name: f for f in fields(VideoParams)}
+_DEFAULTS = VideoParams()
+
+
+def _coerce(key: str, value: Any) -> Any:
+    default = getattr(_DEFAULTS, key)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"parameter '{key}': expected true/false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"parameter '{key}': expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"parameter '{key}': expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"parameter '{key}': expected a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError(f"parameter '{key}': expected a list, got {value!r}")
+        return tuple(value)
+    raise TypeError(key)
+
+
+def resolve(base: VideoParams, overrides: dict | None) -> VideoParams:
+    """Apply overrides to a parameter set; unknown keys and ill-typed values raise ValueError naming the key."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown parameter '{unknown[0]}' (known: {', '.join(sorted(_FIELDS))})")
+    return dataclasses.replace(base, **{k: _coerce(k, v) for k, v in overrides.items()}).validate()
+
+
+def parse_frames(text: str) -> dict:
+    """'100-200' or '30' -> frames_min/frames_max overrides (a CLI convenience)."""
+    lo, _, hi = str(text).partition("-")
+    try:
+        lo_i, hi_i = int(lo), int(hi or lo)
+    except ValueError:
+        raise ValueError(f"--frames expects N or MIN-MAX, got {text!r}") from None
+    return {"frames_min": lo_i, "frames_max": hi_i}

@@ -1,0 +1,80 @@
+"""A recipe is what a build makes: a variant name, the variant it derives from, and resolved parameters.
+
+Registered variants are recipes; users write their own as TOML naming a registered base:
+
+    name = "fast-shapes"            # optional; default: the file's stem
+    base = "accelerating-shapes"
+    description = "twice the speed"
+    [params]
+    speed_min = 2.4
+    speed_max = 6.0
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .params import VideoParams
+from .variants import get_variant, require_buildable
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_RECIPE_KEYS = {"name", "base", "description", "params"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    base: str                 # the registered variant it resolves from (itself for registered variants)
+    description: str
+    params: VideoParams
+    paper_ucf101_ft: float | None = None
+    overrides: tuple = ()     # (key, value) pairs applied over the base, for the card
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "base": self.base, "description": self.description,
+                "paper_ucf101_ft": self.paper_ucf101_ft, "overrides": {k: v for k, v in self.overrides},
+                "params": self.params.to_dict()}
+
+
+def _freeze(d: dict) -> tuple:
+    return tuple(sorted((k, list(v) if isinstance(v, tuple) else v) for k, v in d.items()))
+
+
+def from_variant(name: str, overrides: dict | None = None) -> Recipe:
+    variant = require_buildable(get_variant(name))
+    overrides = dict(overrides or {})
+    return Recipe(name=variant.name, base=variant.name, description=variant.description,
+                  params=variant.resolve(overrides), paper_ucf101_ft=variant.paper_ucf101_ft,
+                  overrides=_freeze(overrides))
+
+
+def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"recipe file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"recipe {path}: not valid TOML ({e})") from None
+    unknown = sorted(set(data) - _RECIPE_KEYS)
+    if unknown:
+        raise ValueError(f"recipe {path}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(_RECIPE_KEYS))})")
+    if "base" not in data:
+        raise ValueError(f"recipe {path}: missing 'base' (the registered variant it derives from)")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"recipe {path}: 'name' must be lower-case letters, digits, '.', '_' or '-'; got {name!r}")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"recipe {path}: [params] must be a table")
+    base = require_buildable(get_variant(data["base"]))
+    merged = {**params, **(overrides or {})}
+    try:
+        resolved = base.resolve(merged)
+    except ValueError as e:
+        raise ValueError(f"recipe {path}: {e}") from None
+    return Recipe(name=name, base=base.name, description=str(data.get("description", f"{base.name} with overrides")),
+                  params=resolved, paper_ucf101_ft=None, overrides=_freeze(merged))

@@ -1,0 +1,95 @@
+"""Verify a published variant against its manifests: every shard's size and sha256, every sample's
+members and payload sha256. Names each missing, truncated or mismatching shard."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from dataclasses import dataclass, field
+
+from . import layout
+from .reader import open_dataset
+
+
+@dataclass
+class VerifyReport:
+    url: str
+    shards: int = 0
+    samples: int = 0
+    bytes: int = 0
+    problems: list = field(default_factory=list)   # (shard name, what is wrong)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Hashing:
+    """Read-through file object that hashes what tarfile reads (tar is read sequentially)."""
+
+    def __init__(self, f):
+        self.f, self.sha, self.n = f, hashlib.sha256(), 0
+
+    def read(self, size=-1):
+        b = self.f.read(size)
+        self.sha.update(b)
+        self.n += len(b)
+        return b
+
+
+def verify_dataset(url: str, storage_options: dict | None = None, progress=None) -> VerifyReport:
+    ds = open_dataset(url, storage_options)
+    report = VerifyReport(url=ds.url)
+    expected: dict[str, dict[str, str]] = {}
+    for row in ds.samples.select(["shard", "key", "payload_sha256", "members"]).to_pylist():
+        expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"])
+    frames_suffix = "." + layout.FRAMES_EXT
+    for shard in ds.shards:
+        report.shards += 1
+        path = f"{ds.path}/{shard.name}"
+        try:
+            size = ds.fs.size(path)
+        except FileNotFoundError:
+            report.problems.append((shard.name, "missing"))
+            continue
+        if size != shard.bytes:
+            kind = "truncated" if size < shard.bytes else "wrong size"
+            report.problems.append((shard.name, f"{kind}: {size} bytes, manifest says {shard.bytes}"))
+            continue
+        seen: dict[str, list[str]] = {}
+        payload_ok = True
+        with ds.fs.open(path, "rb") as f:
+            hashing = _Hashing(f)
+            try:
+                with tarfile.open(fileobj=hashing, mode="r|") as tar:
+                    for member in tar:
+                        key, _, ext = member.name.partition(".")
+                        seen.setdefault(key, []).append(member.name)
+                        if member.name.endswith(frames_suffix):
+                            data = tar.extractfile(member).read()
+                            want = expected.get(shard.name, {}).get(key, (None,))[0]
+                            if hashlib.sha256(data).hexdigest() != want:
+                                report.problems.append((shard.name, f"sample {key}: payload sha256 mismatch"))
+                                payload_ok = False
+            except (tarfile.TarError, EOFError, OSError) as e:
+                report.problems.append((shard.name, f"unreadable tar: {e}"))
+                continue
+            while hashing.read(1 << 20):
+                pass
+        if hashing.sha.hexdigest() != shard.sha256:
+            if payload_ok:
+                report.problems.append((shard.name, "sha256 mismatch"))
+        want_keys = expected.get(shard.name, {})
+        if sorted(seen) != sorted(want_keys):
+            missing = sorted(set(want_keys) - set(seen))
+            extra = sorted(set(seen) - set(want_keys))
+            report.problems.append((shard.name, f"samples differ from manifest (missing {missing[:3]}, extra {extra[:3]})"))
+        else:
+            for key, (_, members) in want_keys.items():
+                if seen[key] != list(members):
+                    report.problems.append((shard.name, f"sample {key}: members {seen[key]} != {list(members)}"))
+        report.samples += len(seen)
+        report.bytes += size
+        if progress is not None:
+            progress(shard)
+    return report
