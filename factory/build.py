@@ -227,9 +227,16 @@ def build_variants(recipes: list[Recipe], out: str, videos: int, seed: int = 0,
             ray, started_ray = _init_ray(workers, ray_address)
             try:
                 task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
-                refs = {task.remote(job, s, fp, expected): (job, s) for job, s, fp in pending}
-                waiting = list(refs)
-                while waiting:
+                # --workers caps the shards in flight, also on a shared cluster; otherwise Ray schedules
+                # all of them over the cluster's CPUs.
+                limit = workers or len(pending)
+                queue, refs, waiting = list(pending), {}, []
+                while queue or waiting:
+                    while queue and len(waiting) < limit:
+                        job, s, fp = queue.pop(0)
+                        ref = task.remote(job, s, fp, expected)
+                        refs[ref] = (job, s)
+                        waiting.append(ref)
                     ready, waiting = ray.wait(waiting, num_returns=1)
                     job, s = refs[ready[0]]
                     try:

@@ -101,7 +101,7 @@ def sample_latents(params: VideoParams, seed: int, index: int) -> Latents:
     codes = np.array([SHAPE_CODE[name] for name in params.shapes], np.int8)
     shape = codes[which]
     raw_angles = shape_rng.random((n, 4))
-    shape_angles = np.empty((n, 4))
+    shape_angles = np.zeros((n, 4))
     shape_angles[:, 0] = raw_angles[:, 0] * 2 * np.pi               # oriented square
     shape_angles[:, 1] = raw_angles[:, 1] * np.pi / 2                 # rectangle
     tri = np.sort(raw_angles[:, :3] * 2 * np.pi, axis=1)

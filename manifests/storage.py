@@ -38,7 +38,7 @@ class StorageError(RuntimeError):
     """A storage operation failed; the message names the URL and what to do (never a credential).
 
     kind: "no_such_bucket", "access_denied", "no_credentials", "unreachable", "not_found", "integrity",
-    "transient" (retries exhausted), "not_writable" (local) or "other".
+    "transient" (retries exhausted), "exists" (a conditional create lost), "not_writable" (local) or "other".
     """
 
     def __init__(self, message: str, *, kind: str = "other", url: str | None = None):
@@ -232,6 +232,8 @@ def classify(exc: BaseException) -> Fault:
             code = str(response["Error"].get("Code") or "")
             status = int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
             msg = redact(response["Error"].get("Message") or detail)
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
+                return Fault("exists", False, code or "412", msg)
             if code == "NoSuchBucket":
                 return Fault("no_such_bucket", False, code, msg)
             if code in ("NoSuchKey", "404", "NotFound"):

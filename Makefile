@@ -1,0 +1,46 @@
+# make demo : install into .venv, build every buildable variant at a small size into ./out, verify, preview
+# make test : install into .venv (if needed) and run the whole test suite (.ci/run calls exactly this)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install whenever the declared or pinned dependencies change.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+export RAY_AUTH_MODE ?= disabled
+export RAY_USAGE_STATS_ENABLED ?= 0
+
+DEMO_OUT    ?= out
+DEMO_VIDEOS ?= 32
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch + torchvision first, pinned: this machine kind serves these builds from local disk, while an
+	# unpinned torch would pull several GB of CUDA wheels.
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[factory,s3,trainer,test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	$(BIN)/synthvid-factory list
+	$(BIN)/synthvid-factory build --all --out $(DEMO_OUT) --videos $(DEMO_VIDEOS) --videos-per-shard 8 --workers 2
+	$(BIN)/synthvid-factory verify $(DEMO_OUT)
+	mkdir -p $(DEMO_OUT)/previews
+	$(BIN)/synthvid-factory preview --all --out $(DEMO_OUT)/previews/gallery.png
+	$(BIN)/synthvid-factory preview accelerating-shapes --out $(DEMO_OUT)/previews/accelerating-shapes.gif
+	@echo
+	@echo "Datasets:  $(DEMO_OUT)/<variant>/ (shards *.tar, manifest-*.parquet, card.json)"
+	@echo "Previews:  $(DEMO_OUT)/previews/gallery.png, $(DEMO_OUT)/previews/accelerating-shapes.gif"
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python benchmarks/factory_throughput.py
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,22 @@
+"""Small helpers shared by the factory tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
+
+
+def tree_digest(root: str, skip=("build-log.jsonl",)) -> dict[str, str]:
+    """sha256 of every file under root (relative path -> digest), minus logs that hold times and hosts."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".tmp"]
+        for name in files:
+            if name in skip or name.startswith(".build.lock"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
