@@ -20,7 +20,8 @@ _ORIENTED = SHAPE_CODE["oriented_square"]
 _RECT = SHAPE_CODE["rectangle"]
 _TRI = SHAPE_CODE["triangle"]
 
-cv2.setNumThreads(1)  # parallelism comes from Ray tasks; OpenCV's pool would only add jitter
+cv2.setNumThreads(1)
+_LABELS = [(k,) for k in range(256)]  # parallelism comes from Ray tasks; OpenCV's pool would only add jitter
 
 
 def _local_corners(lat: Latents, params: VideoParams) -> tuple[np.ndarray, np.ndarray]:
@@ -97,8 +98,9 @@ class Renderer:
         self.radius_f = lat.radius.astype(np.float64)
         self.colour_arr = lat.colour
         self._labels = np.zeros((self.res, self.res), np.uint8)
-        self._lut = np.zeros((1, 256, 3), np.uint8)
-        self._lut[0, 0] = params.background
+        self._cmap = np.zeros((256, 1, 3), np.uint8)
+        self._cmap[0, 0] = params.background
+        self.all_circles = bool(np.all(self.is_circle))
         self.radius_l = lat.radius.tolist()
         rel = self.corners - self.pivots[:, None, :]
         self.local_x, self.local_y = rel[:, :, 0].copy(), rel[:, :, 1].copy()
@@ -144,14 +146,15 @@ class Renderer:
         A = self.matrices(t)
         r = self.radius_f
 
-        # polygons: corners for every object (cheap, vectorised); circles use them only for nothing
-        lx, ly = self.local_x, self.local_y
-        if A is not None:
-            lx, ly = (A[:, 0, 0, None] * lx + A[:, 0, 1, None] * ly,
-                      A[:, 1, 0, None] * lx + A[:, 1, 1, None] * ly)
-        px = cx[:, None] + self.pivot_x + lx
-        py = cy[:, None] + self.pivot_y + ly
-        rnd = np.trunc if params.affine_pivot == "reference" else np.rint
+        # polygon corners of every object in one batch (skipped when every object is a circle)
+        if not self.all_circles:
+            lx, ly = self.local_x, self.local_y
+            if A is not None:
+                lx, ly = (A[:, 0, 0, None] * lx + A[:, 0, 1, None] * ly,
+                          A[:, 1, 0, None] * lx + A[:, 1, 1, None] * ly)
+            px = cx[:, None] + self.pivot_x + lx
+            py = cy[:, None] + self.pivot_y + ly
+            rnd = np.trunc if params.affine_pivot == "reference" else np.rint
 
         circle = self.is_circle
         mode = params.circle_affine if A is not None else "none"
@@ -165,6 +168,8 @@ class Renderer:
 
         if params.culling == "centre":
             visible = (cx > -res) & (cx < 2 * res) & (cy > -res) & (cy < 2 * res)
+        elif self.all_circles:
+            visible = (cx + ext_x >= -1) & (cx - ext_x <= res) & (cy + ext_y >= -1) & (cy - ext_y <= res)
         else:
             x_lo = np.where(circle, cx - ext_x, px.min(axis=1))
             x_hi = np.where(circle, cx + ext_x, px.max(axis=1))
@@ -173,7 +178,8 @@ class Renderer:
             visible = (x_hi >= -1) & (x_lo <= res) & (y_hi >= -1) & (y_lo <= res)
 
         idx = np.flatnonzero(visible)
-        pts = np.stack([rnd(px[idx]), rnd(py[idx])], -1).astype(np.int32)
+        if not self.all_circles:
+            pts = np.stack([rnd(px[idx]), rnd(py[idx])], -1).astype(np.int32)
         vis_circle = circle[idx]
         ell = {}
         if mode == "ellipse" and vis_circle.any():
@@ -193,7 +199,7 @@ class Renderer:
         if len(idx) < 256:
             canvas = self._labels
             canvas[:] = 0
-            paint = [(k + 1,) for k in range(len(idx))]
+            paint = _LABELS[1:]
         else:
             canvas = img
             paint = [self.colours[i] for i in idx.tolist()]
@@ -214,9 +220,9 @@ class Renderer:
             else:
                 fill_poly(canvas, pts[j, :nverts[i]], paint[j])
         if canvas is self._labels:
-            lut = self._lut
-            lut[0, 1:len(idx) + 1] = self.colour_arr[idx]
-            cv2.LUT(cv2.merge([canvas, canvas, canvas]), lut, dst=img)
+            cmap = self._cmap
+            cmap[1:len(idx) + 1, 0] = self.colour_arr[idx]
+            cv2.applyColorMap(canvas, cmap, dst=img)   # img[y, x] = cmap[label[y, x]], one pass
         return img
 
 

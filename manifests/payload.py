@@ -4,7 +4,8 @@ Why a container of its own: training reads 16 frames of a 100-200 frame video, s
 decodable alone (no GOP to walk), and the factory must write it in well under a millisecond per frame.
 Lossy video codecs fail the 40 dB bar on saturated hard-edged frames (yuv420p smears coloured edges), PNG
 costs ~2 ms/frame to write. Each frame is therefore raw HxWx3 uint8 compressed on its own with zstd at a
-low level (lossless); identical consecutive frames share one block, so a static video costs one frame.
+low level (lossless) with zstd's per-frame checksum, so a corrupt frame fails to decode rather than
+decoding wrong; identical consecutive frames share one block, so a static video costs one frame.
 ARCHITECTURE.md records the measurements behind the choice.
 
 Layout (little endian):
@@ -56,7 +57,7 @@ class FramesEncoder:
 
     def __init__(self, fps: float, level: int = DEFAULT_LEVEL):
         self.fps, self.level = fps, level
-        self._cctx = zstandard.ZstdCompressor(level=level, threads=0, write_checksum=False,
+        self._cctx = zstandard.ZstdCompressor(level=level, threads=0, write_checksum=True,
                                               write_content_size=True)
         self._blocks: list[bytes] = []
         self._index: list[tuple[int, int]] = []
