@@ -121,6 +121,7 @@ def finalize(out: OutputDir, job: ShardJob, markers: list[dict], fingerprint: st
                    "bytes": sum(s["bytes"] for s in shards)},
         "manifests": {layout.SAMPLES_MANIFEST: hashlib.sha256(samples_pq).hexdigest(),
                       layout.SHARDS_MANIFEST: hashlib.sha256(shards_pq).hexdigest()},
+        **(job.recipe.card_extra() if hasattr(job.recipe, "card_extra") else {}),
     }
     out.put_bytes(layout.CARD, _dumps(card))
     return card
@@ -177,18 +178,42 @@ def _init_ray(workers: int | None, ray_address: str | None):
     return ray, True
 
 
-def build_variants(recipes: list[Recipe], out: str, videos: int, seed: int = 0,
+def build_variants(recipes: list, out: str, videos: int, seed: int = 0,
                    per_shard: int = DEFAULT_VIDEOS_PER_SHARD, workers: int | None = None,
                    ray_address: str | None = None, overwrite: bool = False, progress: bool = True,
                    storage_options: dict | None = None, inline: bool = False,
-                   max_retries: int = 2) -> list[VariantResult]:
-    """Build each recipe into `<out>/<recipe.name>/`. `inline=True` renders in this process without Ray
-    (benchmarks, dry runs). Raises BuildError naming every shard that kept failing."""
+                   max_retries: int = 2, images: str | None = None, pool_urls: dict | None = None) -> list[VariantResult]:
+    """Build each recipe into `<out>/<recipe.name>/`, first building the pools the recipes read (under
+    `<out>/_pools/`, unless `pool_urls` names built ones). `inline=True` renders in this process without
+    Ray (benchmarks, dry runs). Raises BuildError naming every shard that kept failing."""
     if videos < 1:
         raise BuildError("--videos must be at least 1")
     if per_shard < 1:
         raise BuildError("--videos-per-shard must be at least 1")
-    jobs = [ShardJob(r, seed, videos, per_shard, join(out, r.name), dict(storage_options or {})) for r in recipes]
+    ray, started_ray = (None, False) if inline else _init_ray(workers, ray_address)
+    try:
+        if any(getattr(r, "params", None) is not None and r.params.pools_needed() for r in recipes):
+            from .pool_artifact import ITEMS_PER_SHARD, ensure_pools
+
+            def build_pools(pool_recipes, root):
+                _build(pool_recipes, root, 0, 0, ITEMS_PER_SHARD, workers, ray, overwrite=False, progress=progress,
+                       storage_options=storage_options, max_retries=max_retries, what="pool item")
+
+            recipes = ensure_pools(recipes, out, videos, images, dict(pool_urls or {}), build_pools, storage_options)
+        return _build(recipes, out, videos, seed, per_shard, workers, ray, overwrite, progress, storage_options,
+                      max_retries)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, workers: int | None, ray,
+           overwrite: bool, progress: bool, storage_options: dict | None, max_retries: int,
+           what: str = "video") -> list[VariantResult]:
+    """Build recipes with Ray (`ray` given) or in this process (`ray` None). Pool recipes carry their own
+    item count and seed."""
+    jobs = [ShardJob(r, getattr(r, "seed", seed), getattr(r, "items", videos), per_shard, join(out, r.name),
+                     dict(storage_options or {})) for r in recipes]
     names = [j.recipe.name for j in jobs]
     if len(set(names)) != len(names):
         raise BuildError(f"the same variant is asked for twice: {sorted(n for n in names if names.count(n) > 1)}")
@@ -215,43 +240,41 @@ def build_variants(recipes: list[Recipe], out: str, videos: int, seed: int = 0,
 
         total_videos = sum(j.videos for j in jobs)
         kept_videos = sum(m["shard"]["count"] for d in done.values() for m in d.values())
-        bar = _progress(total_videos, kept_videos, len(pending), progress)
+        bar = _progress(total_videos, kept_videos, len(pending), progress, what)
         expected = software_versions()
-        if pending and inline:
+        if pending and ray is None:
             for job, s, fp in pending:
                 marker = build_shard(job, s, fp, expected)
                 done[job.recipe.name][s] = marker
                 results[job.recipe.name].shards_built += 1
                 bar.update(marker["shard"]["count"])
         elif pending:
-            ray, started_ray = _init_ray(workers, ray_address)
-            try:
-                task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
-                # --workers caps the shards in flight, also on a shared cluster; otherwise Ray schedules
-                # all of them over the cluster's CPUs.
-                limit = workers or len(pending)
-                queue, refs, waiting = list(pending), {}, []
-                while queue or waiting:
-                    while queue and len(waiting) < limit:
-                        job, s, fp = queue.pop(0)
-                        ref = task.remote(job, s, fp, expected)
-                        refs[ref] = (job, s)
-                        waiting.append(ref)
-                    ready, waiting = ray.wait(waiting, num_returns=1)
-                    job, s = refs[ready[0]]
-                    try:
-                        marker = ray.get(ready[0])
-                    except Exception as e:  # noqa: BLE001 - reported per shard below
-                        cause = getattr(e, "cause", None) or e
-                        results[job.recipe.name].failed.append(
-                            (layout.shard_name(job.recipe.name, s), f"{type(cause).__name__}: {cause}".splitlines()[0]))
-                        continue
-                    done[job.recipe.name][s] = marker
-                    results[job.recipe.name].shards_built += 1
-                    bar.update(marker["shard"]["count"])
-            finally:
-                if started_ray:
-                    ray.shutdown()
+            task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
+            job_refs = {}
+            # --workers caps the shards in flight, also on a shared cluster; otherwise Ray schedules
+            # all of them over the cluster's CPUs.
+            limit = workers or len(pending)
+            queue, refs, waiting = list(pending), {}, []
+            while queue or waiting:
+                while queue and len(waiting) < limit:
+                    job, s, fp = queue.pop(0)
+                    if id(job) not in job_refs:   # one copy of a job in the object store, not one per task
+                        job_refs[id(job)] = ray.put(job)
+                    ref = task.remote(job_refs[id(job)], s, fp, expected)
+                    refs[ref] = (job, s)
+                    waiting.append(ref)
+                ready, waiting = ray.wait(waiting, num_returns=1)
+                job, s = refs[ready[0]]
+                try:
+                    marker = ray.get(ready[0])
+                except Exception as e:  # noqa: BLE001 - reported per shard below
+                    cause = getattr(e, "cause", None) or e
+                    results[job.recipe.name].failed.append(
+                        (layout.shard_name(job.recipe.name, s), f"{type(cause).__name__}: {cause}".splitlines()[0]))
+                    continue
+                done[job.recipe.name][s] = marker
+                results[job.recipe.name].shards_built += 1
+                bar.update(marker["shard"]["count"])
         bar.close()
 
         for job in jobs:
@@ -266,7 +289,7 @@ def build_variants(recipes: list[Recipe], out: str, videos: int, seed: int = 0,
             out_dir.append_text(layout.BUILD_LOG, json.dumps({
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
                 "seconds": round(res.seconds, 3), "shards_built": res.shards_built, "shards_kept": res.shards_kept,
-                "workers": workers, "ray_address": ray_address or os.environ.get("RAY_ADDRESS")}) + "\n")
+                "workers": workers}) + "\n")
     finally:
         for lock in locks:
             lock.release()
@@ -287,9 +310,9 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, initial: int, shards: int, enabled: bool):
+def _progress(total: int, initial: int, shards: int, enabled: bool, what: str = "video"):
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="video", desc=f"building {shards} shard(s)",
+    return tqdm(total=total, initial=initial, unit=what, desc=f"building {shards} shard(s)",
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.1)

@@ -19,7 +19,8 @@ from .rng import substream
 SHAPE_CODE = {name: i for i, name in enumerate(SHAPES)}
 
 # Stream names are part of the determinism contract: renaming one changes every dataset.
-STREAMS = ("duration", "radius", "position", "colour", "shape", "direction", "speed", "acceleration", "affine")
+STREAMS = ("duration", "radius", "position", "colour", "shape", "direction", "speed", "acceleration", "affine",
+           "texture", "crop", "clip", "background", "static")
 
 
 @dataclass
@@ -37,6 +38,12 @@ class Latents:
     rotation: np.ndarray      # (N,) rad/frame
     scale: np.ndarray         # (N, 2) per-axis rate /frame
     shear: np.ndarray         # (N, 2)
+    # Pool choices as uniforms in [0, 1): mapped to items when rendering, so they do not depend on the pool
+    item_u: np.ndarray        # (N,) which pool item fills the object
+    crop_u: np.ndarray        # (N, 2) where its crop sits in the item
+    clip_u: np.ndarray        # (N,) start frame in a latent-walk clip (dynamic crops)
+    background_u: np.ndarray  # (4,) RGB of a random background colour, then a background item
+    static_u: np.ndarray      # (2,) Bernoulli draw of a static replacement, then its item
 
     @property
     def count(self) -> int:
@@ -46,7 +53,8 @@ class Latents:
         """One structured row per object (for the sample's .latents.npy; loads without pickle)."""
         dtype = [("radius", "<i4"), ("x0", "<i4"), ("y0", "<i4"), ("colour", "u1", (3,)), ("shape", "i1"),
                  ("shape_angles", "<f8", (4,)), ("direction", "<f8"), ("speed", "<f8"), ("acceleration", "<f8"),
-                 ("rotation", "<f8"), ("scale", "<f8", (2,)), ("shear", "<f8", (2,))]
+                 ("rotation", "<f8"), ("scale", "<f8", (2,)), ("shear", "<f8", (2,)), ("item_u", "<f8"),
+                 ("crop_u", "<f8", (2,)), ("clip_u", "<f8")]
         rec = np.zeros(self.count, dtype=dtype)
         for name, *_ in dtype:
             rec[name] = getattr(self, name)
@@ -126,7 +134,9 @@ def sample_latents(params: VideoParams, seed: int, index: int) -> Latents:
 
     return Latents(frames=frames, radius=radius, x0=pos[:, 0].astype(np.int32), y0=pos[:, 1].astype(np.int32),
                    colour=colour, shape=shape, shape_angles=shape_angles, direction=direction, speed=speed,
-                   acceleration=acceleration, rotation=rotation, scale=scale, shear=shear)
+                   acceleration=acceleration, rotation=rotation, scale=scale, shear=shear,
+                   item_u=s("texture").random(n), crop_u=s("crop").random((n, 2)), clip_u=s("clip").random(n),
+                   background_u=s("background").random(4), static_u=s("static").random(2))
 
 
 def make_latents(frames: int, objects: list[dict]) -> Latents:
@@ -151,6 +161,10 @@ def make_latents(frames: int, objects: list[dict]) -> Latents:
         rotation=np.array(get("rotation", 0.0), float).reshape(n),
         scale=np.array(get("scale", (0.0, 0.0)), float).reshape(n, 2),
         shear=np.array(get("shear", (0.0, 0.0)), float).reshape(n, 2),
+        item_u=np.array(get("item_u", 0.0), float).reshape(n),
+        crop_u=np.array(get("crop_u", (0.0, 0.0)), float).reshape(n, 2),
+        clip_u=np.array(get("clip_u", 0.0), float).reshape(n),
+        background_u=np.zeros(4), static_u=np.ones(2),
     )
 
 

@@ -20,7 +20,16 @@ CHOICES = {
     "square_geometry": ("centred", "reference"),
     "circle_affine": ("ellipse", "none", "reference-onthefly"),
     "culling": ("bbox", "centre"),
+    "fill": ("colour", "pool"),
+    "crop": ("random", "reference"),
+    "saturate": ("none", "wrap", "clip"),
+    "background_mode": ("solid", "random-colour", "pool-image", "pool-clip"),
+    "stylegan_prior": ("oriented", "high-freq"),
 }
+
+# Pool sources an object fill, a background or a static replacement can draw from. "a+b" is a mixed pool:
+# half of its items from each source, interleaved by a seeded shuffle.
+POOL_SOURCES = ("textures", "stylegan", "stylegan-clips", "images")
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,22 @@ class VideoParams:
     square_geometry: str = "centred"   # reference code's square spans (0,0)-(s,s) of the box, off-centre
     circle_affine: str = "ellipse"     # circles under affine: exact ellipse / unchanged / on-the-fly bug
     culling: str = "bbox"              # skip objects whose bounding box misses the canvas / reference centre rule
-    background: tuple = (0, 0, 0)      # RGB
+    background: tuple = (0, 0, 0)      # RGB, for background_mode "solid"
+    # --- pools (textured variants) ---
+    fill: str = "colour"               # objects filled with their colour, or with a crop of a pool item
+    pool: str = ""                     # the objects' pool: a source of POOL_SOURCES or "a+b" (mixed)
+    pool_size: int = 0                 # items in each pool; 0: what the build can use (see pool_artifact)
+    pool_seed: int = 0                 # pools are datasets of their own, shared by every variant and seed
+    item_px: int = 256                 # side of a stored pool item
+    crop: str = "random"               # crop offset in the item resized to 2*size; "reference": top-left
+    dynamic: bool = False              # crops change every frame along the item's latent-walk clip
+    clip_frames: int = 200             # frames of a latent-walk clip (>= frames_max for whole-frame clips)
+    stylegan_prior: str = "oriented"
+    saturate: str = "none"             # add the object's colour to its crop, wrapping or clipping in uint8
+    background_mode: str = "solid"     # solid / a random colour per video / a pool image / a pool clip
+    background_pool: str = ""          # pool of pool-image / pool-clip backgrounds ("" = the objects' pool)
+    static_fraction: float = 0.0       # Bernoulli share of videos replaced by one pool image, repeated
+    static_pool: str = ""              # pool of those images
 
     @property
     def static(self) -> bool:
@@ -80,7 +104,36 @@ class VideoParams:
                 bad(key, f"must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
         if len(self.background) != 3 or any(not 0 <= int(c) <= 255 for c in self.background):
             bad("background", "must be three integers 0-255")
+        for key in ("pool", "background_pool", "static_pool"):
+            value = getattr(self, key)
+            if value and any(part not in POOL_SOURCES for part in value.split("+")):
+                bad(key, f"must be one of {', '.join(POOL_SOURCES)} or two joined by '+'; got {value!r}")
+        if self.fill == "pool" and not self.pool:
+            bad("pool", "fill = 'pool' needs a pool")
+        if self.dynamic and self.pool != "stylegan-clips":
+            bad("dynamic", "dynamic crops need pool = 'stylegan-clips'")
+        if self.background_mode in ("pool-image", "pool-clip") and not (self.background_pool or self.pool):
+            bad("background_pool", f"background_mode {self.background_mode!r} needs a pool")
+        if not 0 <= self.static_fraction <= 1:
+            bad("static_fraction", "must be in [0, 1]")
+        if self.static_fraction > 0 and not self.static_pool:
+            bad("static_pool", "static_fraction > 0 needs a static_pool")
+        if self.pool_size < 0 or self.item_px < 8 or self.clip_frames < 1:
+            bad("pool_size", "pool_size >= 0, item_px >= 8 and clip_frames >= 1")
+        if self.background_mode == "pool-clip" and self.clip_frames < self.frames_max:
+            bad("clip_frames", f"whole-frame clips need clip_frames >= frames_max ({self.frames_max})")
         return self
+
+    def pools_needed(self) -> list[str]:
+        """Every single-source pool this parameter set reads from (mixed pools split into their parts)."""
+        names = []
+        if self.fill == "pool":
+            names.append(self.pool)
+        if self.background_mode in ("pool-image", "pool-clip"):
+            names.append(self.background_pool or self.pool)
+        if self.static_fraction > 0:
+            names.append(self.static_pool)
+        return sorted({part for name in names for part in name.split("+")})
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -21,7 +21,7 @@ def render_preview_frames(recipe: Recipe, seed: int = 0, index: int = 0, max_fra
 
 def contact_sheet(rows: list[tuple[str, np.ndarray]], columns: int = 8, tile: int = 128) -> np.ndarray:
     """One labelled row per entry: `columns` evenly spaced frames of each video."""
-    label_w = 230
+    label_w = 300
     sheet = np.full((len(rows) * (tile + 4) + 4, label_w + columns * (tile + 4) + 4, 3), 24, np.uint8)
     for r, (label, frames) in enumerate(rows):
         y = 4 + r * (tile + 4)

@@ -32,11 +32,35 @@ class Recipe:
     params: VideoParams
     paper_ucf101_ft: float | None = None
     overrides: tuple = ()     # (key, value) pairs applied over the base, for the card
+    pools: tuple = ()         # PoolRefs of the built pools it reads (attached by the build)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "base": self.base, "description": self.description,
-                "paper_ucf101_ft": self.paper_ucf101_ft, "overrides": {k: v for k, v in self.overrides},
-                "params": self.params.to_dict()}
+        d = {"name": self.name, "base": self.base, "description": self.description,
+             "paper_ucf101_ft": self.paper_ucf101_ft, "overrides": {k: v for k, v in self.overrides},
+             "params": self.params.to_dict()}
+        if self.pools:
+            d["pools"] = [p.card() for p in self.pools]   # content (fingerprints), never locations
+        return d
+
+    def render_sample(self, seed: int, index: int):
+        from .shard import render_sample
+        return render_sample(self, seed, index)
+
+    def open_pools(self) -> dict:
+        """Pool views for rendering; opened once per process and recipe (a shard task renders many videos)."""
+        if not self.pools:
+            if self.params.pools_needed():
+                raise RuntimeError(f"{self.name} reads pools {self.params.pools_needed()} but none are attached")
+            return {}
+        key = (self.name, tuple((p.source, p.url, p.items, p.fingerprint) for p in self.pools))
+        if key not in _OPEN_POOLS:
+            from .pool_artifact import open_pools
+            _OPEN_POOLS.clear()
+            _OPEN_POOLS[key] = open_pools(self.pools, self.params)
+        return _OPEN_POOLS[key]
+
+
+_OPEN_POOLS: dict = {}
 
 
 def _freeze(d: dict) -> tuple:

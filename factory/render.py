@@ -78,8 +78,9 @@ def _rate_matrix(rot, sx, sy, hx, hy) -> np.ndarray:
 class Renderer:
     """Everything about one video that does not depend on t, computed once."""
 
-    def __init__(self, latents: Latents, params: VideoParams):
+    def __init__(self, latents: Latents, params: VideoParams, pools: dict | None = None):
         self.lat, self.params = latents, params
+        self.pools = pools or {}
         self.res = params.size
         lat = latents
         self.corners, self.pivots = _local_corners(lat, params)
@@ -91,15 +92,15 @@ class Renderer:
         if self.affine and params.affine_mode == "compound":
             self.rate = _rate_matrix(lat.rotation, 1 + lat.scale[:, 0], 1 + lat.scale[:, 1],
                                      lat.shear[:, 0], lat.shear[:, 1])
-        self.background = np.empty((self.res, self.res, 3), np.uint8)
-        self.background[:] = np.array(params.background, np.uint8)
         self.moving = bool(np.any(lat.speed != 0) or np.any(lat.acceleration != 0) or self.affine)
         self._static_frame = None
+        self._setup_pools()
         self.radius_f = lat.radius.astype(np.float64)
         self.colour_arr = lat.colour
         self._labels = np.zeros((self.res, self.res), np.uint8)
+        self._labels16 = np.zeros((self.res, self.res), np.uint16)
         self._cmap = np.zeros((256, 1, 3), np.uint8)
-        self._cmap[0, 0] = params.background
+        self._cmap[0, 0] = self.background_colour
         self.all_circles = bool(np.all(self.is_circle))
         self.radius_l = lat.radius.tolist()
         rel = self.corners - self.pivots[:, None, :]
@@ -127,7 +128,7 @@ class Renderer:
         the same array is returned for every t."""
         if not 0 <= t < self.lat.frames:
             raise IndexError(f"frame {t} of a {self.lat.frames}-frame video")
-        if not self.moving:
+        if self.is_static:
             if self._static_frame is None:
                 self._static_frame = self._draw(0, np.empty((self.res, self.res, 3), np.uint8))
             return self._static_frame
@@ -138,8 +139,14 @@ class Renderer:
         return [self.frame(int(t)) for t in indices]
 
     def _draw(self, t: int, img: np.ndarray) -> np.ndarray:
+        if self._static_image is not None:
+            img[:] = self._static_image
+            return img
         if self.lat.count == 0:
-            img[:] = self.background
+            img[:] = self.background_colour
+            background = self._background_image(t)
+            if background is not None:
+                img[:] = background
             return img
         res, params, lat = self.res, self.params, self.lat
         cx, cy = self.centres(t)
@@ -193,37 +200,166 @@ class Renderer:
             ax2 = np.rint(np.abs(q - rr) * r[ci]).astype(np.int64).tolist()
             ell = dict(zip(ci.tolist(), zip(ax1, ax2, ang.tolist())))
 
-        # Paint a one-channel label map (visible object k -> label k+1) and colour it with one lookup:
-        # filling one byte per pixel is ~3x cheaper than three, and the lookup costs less than the saving.
-        # Past 255 visible objects labels would not fit a byte: paint the colours directly instead.
-        if len(idx) < 256:
-            canvas = self._labels
-            canvas[:] = 0
-            paint = _LABELS[1:]
-        else:
-            canvas = img
-            paint = [self.colours[i] for i in idx.tolist()]
+        # Paint a label map (visible object k -> label k+1; one byte per pixel while labels fit, a third of
+        # the bytes of RGB) and colour it with one lookup. Textured objects then take their crops where
+        # their label shows.
+        n = len(idx)
+        labels = self._labels if n < 256 else self._labels16
+        labels[:] = 0
         nverts = self.nverts
         fill_poly, circle_fn, ellipse_fn = cv2.fillConvexPoly, cv2.circle, cv2.ellipse
         cxl, cyl, rl = cx.tolist(), cy.tolist(), self.radius_l
+        paint = _LABELS if n < 256 else [(k,) for k in range(n + 1)]
         for j, i in enumerate(idx.tolist()):
+            label = paint[j + 1]
             if circle[i]:
                 if mode == "none":
-                    circle_fn(canvas, (cxl[i], cyl[i]), rl[i], paint[j], -1)
+                    circle_fn(labels, (cxl[i], cyl[i]), rl[i], label, -1)
                 elif mode == "ellipse":
                     a1, a2, angle = ell[i]
-                    ellipse_fn(canvas, (cxl[i], cyl[i]), (a1, a2), angle, 0, 360, paint[j], -1)
+                    ellipse_fn(labels, (cxl[i], cyl[i]), (a1, a2), angle, 0, 360, label, -1)
                 else:  # the on-the-fly reference: axis-scaled radii, a radian angle passed as degrees
                     axes = (max(int(rl[i] * (1 + lat.scale[i, 0] * t)), 0),
                             max(int(rl[i] * (1 + lat.scale[i, 1] * t)), 0))
-                    ellipse_fn(canvas, (cxl[i], cyl[i]), axes, float(lat.rotation[i] * t), 0, 360, paint[j], -1)
+                    ellipse_fn(labels, (cxl[i], cyl[i]), axes, float(lat.rotation[i] * t), 0, 360, label, -1)
             else:
-                fill_poly(canvas, pts[j, :nverts[i]], paint[j])
-        if canvas is self._labels:
+                fill_poly(labels, pts[j, :nverts[i]], label)
+        if n < 256:
             cmap = self._cmap
-            cmap[1:len(idx) + 1, 0] = self.colour_arr[idx]
-            cv2.applyColorMap(canvas, cmap, dst=img)   # img[y, x] = cmap[label[y, x]], one pass
+            cmap[1:n + 1, 0] = self.colour_arr[idx]
+            cv2.applyColorMap(labels, cmap, dst=img)   # img[y, x] = cmap[label[y, x]], one pass
+        else:
+            palette = np.concatenate([self._cmap[:1, 0], self.colour_arr[idx]])
+            np.take(palette, labels, axis=0, out=img)
+        background = self._background_image(t)
+        if background is not None:
+            np.copyto(img, background, where=(labels == 0)[..., None])
+        if self.textured and n:
+            self._composite(img, labels, idx, cx, cy, A, pts if not self.all_circles else None, ell, t)
         return img
+
+    # -- pools: textured objects, backgrounds, static replacements ----------------------------------------
+    def _setup_pools(self) -> None:
+        p, lat, res = self.params, self.lat, self.res
+        self.background_colour = np.array(p.background, np.uint8)
+        if p.background_mode == "random-colour":
+            self.background_colour = (lat.background_u[:3] * 255).astype(np.uint8)
+        self.textured = p.fill == "pool"
+        self._bg_pool = self._bg_image = self._static_image = None
+        self.static_replacement = False
+        if p.background_mode in ("pool-image", "pool-clip"):
+            self._bg_pool = self._pool(p.background_pool or p.pool)
+            self._bg_item = min(int(lat.background_u[3] * self._bg_pool.items), self._bg_pool.items - 1)
+            if p.background_mode == "pool-image":
+                self._bg_image = self._resize(self._bg_pool.frame(self._bg_item, 0), res)
+        if p.static_fraction > 0 and lat.static_u[0] < p.static_fraction:
+            pool = self._pool(p.static_pool)
+            self.static_replacement = True
+            self._static_item = min(int(lat.static_u[1] * pool.items), pool.items - 1)
+            self._static_image = self._resize(pool.frame(self._static_item, 0), res)
+        if self.textured:
+            pool = self._pool(p.pool)
+            self._fill_pool = pool
+            self.items = np.minimum((lat.item_u * pool.items).astype(np.int64), pool.items - 1)
+            room = np.maximum(2 * res - 2 * lat.radius, 0).astype(np.float64)
+            self.crop_offset = (np.zeros((lat.count, 2)) if p.crop == "reference"
+                                else np.floor(lat.crop_u * room[:, None]))
+            self._scale = 2 * res / p.item_px           # items stand for a (2 res)^2 texture, as the reference
+        self.is_static = self.static_replacement or not (
+            self.moving or p.dynamic or p.background_mode == "pool-clip")
+
+    def _pool(self, name: str):
+        try:
+            return self.pools[name]
+        except KeyError:
+            raise RuntimeError(f"pool {name!r} is not open for this render (have: {sorted(self.pools)})") from None
+
+    @staticmethod
+    def _resize(image: np.ndarray, res: int) -> np.ndarray:
+        if image.shape[0] == res and image.shape[1] == res:
+            return image
+        return cv2.resize(image, (res, res), interpolation=cv2.INTER_AREA if image.shape[0] > res else cv2.INTER_LINEAR)
+
+    def _background_image(self, t: int) -> np.ndarray | None:
+        if self._bg_image is not None:
+            return self._bg_image
+        if self._bg_pool is not None:   # a whole-frame clip: frame t of the clip
+            return self._resize(self._bg_pool.frame(self._bg_item, t), self.res)
+        return None
+
+    def sample_info(self) -> dict:
+        """What the sample JSON records about pool draws (auditing the variant's defining property)."""
+        p, info = self.params, {}
+        if p.static_fraction > 0:
+            info["static_replacement"] = self.static_replacement
+            if self.static_replacement:
+                info["static_item"] = self._static_item
+        if p.background_mode == "random-colour":
+            info["background_colour"] = [int(c) for c in self.background_colour]
+        if self._bg_pool is not None:
+            info["background_item"] = self._bg_item
+        if self.textured:
+            info["pool_items"] = {"distinct": int(len(np.unique(self.items)))}
+            if hasattr(self._fill_pool, "source_of"):
+                sources = [self._fill_pool.source_of(i) for i in self.items]
+                info["pool_items"]["from_each_source"] = [sources.count(0), sources.count(1)]
+        return info
+
+    def _item_frame(self, i: int, t: int) -> np.ndarray:
+        pool, item = self._fill_pool, int(self.items[i])
+        if not self.params.dynamic:
+            return pool.frame(item, 0)
+        length = pool.clip_length(item)
+        if length == 1:
+            return pool.frame(item, 0)
+        # ping-pong through the clip from the object's start frame: a latent walk has no seam to jump
+        k = int(self.lat.clip_u[i] * length) + t
+        period = 2 * length - 2
+        k %= period
+        return pool.frame(item, k if k < length else period - k)
+
+    def _composite(self, img, labels, idx, cx, cy, A, pts, ell, t) -> None:
+        """Fill each textured object that shows with its crop: the item is warped with the object's affine
+        map (so the crop moves, turns, scales and shears with it), only over the object's bounding box, and
+        copied where the object's label shows."""
+        p, res, lat = self.params, self.res, self.lat
+        counts = np.bincount(labels.ravel(), minlength=len(idx) + 1)
+        ident = np.eye(2)
+        k = self._scale
+        for j, i in enumerate(idx.tolist()):
+            if counts[j + 1] == 0:
+                continue                                     # fully hidden this frame
+            r = float(lat.radius[i])
+            circle = self.is_circle[i]
+            if circle:
+                Ai = A[i] if A is not None and p.circle_affine != "none" else ident
+                if p.circle_affine == "reference-onthefly" and A is not None:
+                    Ai = np.diag(1 + lat.scale[i] * t)
+                ext = np.abs(Ai).sum(axis=1) * r + 1
+                lo, hi = np.array([cx[i], cy[i]]) - ext, np.array([cx[i], cy[i]]) + ext
+                pivot, shift = np.zeros(2), np.array([r, r])
+            else:
+                Ai = A[i] if A is not None else ident
+                lo, hi = pts[j].min(axis=0), pts[j].max(axis=0)
+                pivot = self.pivots[i]
+                shift = np.zeros(2) if p.affine_pivot == "reference" else np.array([r, r])
+            x0, y0 = max(int(np.floor(lo[0])), 0), max(int(np.floor(lo[1])), 0)
+            x1, y1 = min(int(np.ceil(hi[0])) + 1, res), min(int(np.ceil(hi[1])) + 1, res)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            centre = np.array([cx[i], cy[i]], np.float64)
+            offset = self.crop_offset[i]
+            M = np.empty((2, 3))
+            M[:, :2] = Ai * k
+            M[:, 2] = centre + pivot - Ai @ (offset + shift + pivot) - (x0, y0)
+            crop = cv2.warpAffine(self._item_frame(i, t), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT_101)
+            if p.saturate == "wrap":
+                np.add(crop, lat.colour[i], out=crop, casting="unsafe")    # uint8 arithmetic wraps
+            elif p.saturate == "clip":
+                crop = cv2.add(crop, np.full_like(crop, 0) + lat.colour[i])
+            mask = labels[y0:y1, x0:x1] == (j + 1)
+            np.copyto(img[y0:y1, x0:x1], crop, where=mask[..., None])
 
 
 def render_frame(latents: Latents, params: VideoParams, t: int) -> np.ndarray:

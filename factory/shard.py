@@ -35,11 +35,11 @@ def render_sample(recipe: Recipe, seed: int, index: int) -> tuple[list[tuple[str
     """(members in write order, manifest row without the shard name) of video `index`."""
     params = recipe.params
     latents = sample_latents(params, seed, index)
-    renderer = Renderer(latents, params)
+    renderer = Renderer(latents, params, pools=recipe.open_pools())
     encoder = FramesEncoder(fps=params.fps)
     frames_hash = xxhash.xxh3_128()
     buf = np.empty((params.size, params.size, 3), np.uint8)
-    static = not renderer.moving
+    static = renderer.is_static
     for t in range(latents.frames):
         frame = renderer.frame(t, out=buf)
         frames_hash.update(frame.data)
@@ -48,7 +48,8 @@ def render_sample(recipe: Recipe, seed: int, index: int) -> tuple[list[tuple[str
 
     key = layout.sample_key(index)
     meta = {"variant": recipe.name, "seed": seed, "index": index, "key": key, "frames": latents.frames,
-            "fps": params.fps, "height": params.size, "width": params.size, "latents": latents.summary()}
+            "fps": params.fps, "height": params.size, "width": params.size, "latents": latents.summary(),
+            **renderer.sample_info()}
     meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     npy = io.BytesIO()
     np.save(npy, latents.to_records(), allow_pickle=False)
@@ -61,9 +62,10 @@ def render_sample(recipe: Recipe, seed: int, index: int) -> tuple[list[tuple[str
     return members, row
 
 
-def write_shard(recipe: Recipe, seed: int, shard_index: int, videos: int, per_shard: int,
+def write_shard(recipe, seed: int, shard_index: int, videos: int, per_shard: int,
                 path: str, on_video=None) -> tuple[dict, list[dict]]:
-    """Write shard `shard_index` to `path`. Returns (shard row, sample rows)."""
+    """Write shard `shard_index` to `path`. Returns (shard row, sample rows). `recipe` is anything with a
+    `name` and `render_sample(seed, index) -> (members, row)`: a variant Recipe or a PoolRecipe."""
     name = layout.shard_name(recipe.name, shard_index)
     rows = []
     sha = hashlib.sha256()
@@ -71,10 +73,16 @@ def write_shard(recipe: Recipe, seed: int, shard_index: int, videos: int, per_sh
         hashing = _HashingWriter(raw, sha)
         with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
             for index in layout.shard_range(shard_index, videos, per_shard):
-                members, row = render_sample(recipe, seed, index)
+                members, row = recipe.render_sample(seed, index)
+                offsets = {}
                 for member, data in members:
+                    if len(member) >= 100:
+                        raise ValueError(f"member name {member!r} needs a long-name header")
+                    offsets[member] = hashing.size + tarfile.BLOCKSIZE   # one 512-byte header per member
                     tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
-                rows.append({**row, "shard": name})
+                payload_member = members[0][0]
+                rows.append({**row, "shard": name, "payload_offset": offsets[payload_member],
+                             "payload_bytes": len(members[0][1])})
                 if on_video is not None:
                     on_video()
         size = hashing.size

@@ -270,13 +270,20 @@ def classify(exc: BaseException) -> Fault:
     return Fault("other", False, type(exc).__name__, detail)
 
 
+def _short(fault: Fault) -> str:
+    """The store's message, first line, without the URL that connection errors repeat."""
+    if fault.kind == "unreachable":
+        return fault.code
+    return fault.detail.splitlines()[0][:300] if fault.detail else fault.code
+
+
 def storage_error(exc: BaseException, url: str, what: str, fs=None, fault: Fault | None = None) -> StorageError:
     """A one-line StorageError for exc, naming URL, bucket, key and the fix."""
     fault = fault or classify(exc)
     url = safe_url(url)
     bucket, key = bucket_and_key(url)
     where = endpoint_of(fs) if fs is not None else ("local disk" if is_local(url) else "the store")
-    detail = fault.detail.splitlines()[0][:300] if fault.detail else fault.code
+    detail = _short(fault)
     if fault.kind == "no_such_bucket":
         msg = (f"{url}: bucket '{bucket}' does not exist at {where} ({what}); create it first "
                f"(e.g. `aws s3 mb s3://{bucket}`) or fix the bucket name in the URL")
@@ -288,7 +295,7 @@ def storage_error(exc: BaseException, url: str, what: str, fs=None, fault: Fault
         msg = (f"{url}: no credentials found for {where} ({what}); set AWS_ACCESS_KEY_ID and "
                "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance/pod role")
     elif fault.kind == "unreachable":
-        msg = (f"{url}: cannot reach the storage endpoint {where} ({what}: {fault.code}: {detail}); check "
+        msg = (f"{url}: cannot reach the storage endpoint {where} ({what}: {detail}); check "
                "AWS_ENDPOINT_URL / --storage-option endpoint_url=... and the network, then rerun the same "
                "command (finished shards are kept)")
     elif fault.kind == "transient":
@@ -311,6 +318,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 15.0
     deadline: float = 120.0
+    quiet: bool = False    # log retries at DEBUG instead of WARNING
 
     @classmethod
     def from_env(cls) -> "RetryPolicy":
@@ -323,7 +331,7 @@ class RetryPolicy:
 
 
 # Short policy for the start-up probe: an unreachable endpoint is reported in seconds, not minutes.
-PROBE_POLICY = RetryPolicy(attempts=3, base_delay=0.3, max_delay=2.0, deadline=8.0)
+PROBE_POLICY = RetryPolicy(attempts=3, base_delay=0.3, max_delay=2.0, deadline=8.0, quiet=True)
 
 
 def with_retries(fn, *args, url: str, what: str, fs=None, policy: RetryPolicy | None = None,
@@ -349,8 +357,8 @@ def with_retries(fn, *args, url: str, what: str, fs=None, policy: RetryPolicy | 
                 if fault.transient and attempt > 1:
                     what = f"{what}, {attempt} attempts over {elapsed:.0f}s"
                 raise storage_error(exc, url, what, fs=fs, fault=fault) from None
-            log.warning("%s: %s failed (%s: %s); retry %d in %.1fs", safe_url(url), what, fault.code,
-                        fault.detail.splitlines()[0][:200] if fault.detail else "", attempt, delay)
+            log.log(logging.DEBUG if policy.quiet else logging.WARNING, "%s: %s failed (%s: %s); retry %d in %.1fs",
+                    safe_url(url), what, fault.code, _short(fault), attempt, delay)
             if fs is not None:
                 _invalidate(fs)
             time.sleep(delay)
@@ -591,10 +599,15 @@ def check_writable(url: str, storage_options: dict | None = None) -> None:
         raise StorageError(f"{safe_url(url)}: cannot open this location ({redact(e)}); check the URL and "
                            "the --storage-option values", url=safe_url(url)) from None
     data = b"synthvid write probe\n"
-    store.put_bytes(name, data)
+    path, shown, fs = store.path(name), store.display(), store.fs
+
+    def call(what, fn, *args, **kwargs):
+        return with_retries(fn, *args, url=shown, what=what, fs=fs, policy=PROBE_POLICY, **kwargs)
+
+    call("write probe", fs.pipe_file, path, data)
     try:
-        if store.read_bytes(name) != data:
-            raise StorageError(f"{store.display(name)}: a probe object reads back different bytes; the store "
-                               "is not consistent", kind="integrity", url=store.display(name))
+        if call("read probe", fs.cat_file, path) != data:
+            raise StorageError(f"{shown}: a probe object reads back different bytes; the store is not "
+                               "consistent", kind="integrity", url=shown)
     finally:
-        store.remove(name)
+        call("delete probe", fs.rm_file if hasattr(fs, "rm_file") else fs.rm, path)

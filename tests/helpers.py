@@ -6,6 +6,8 @@ import hashlib
 import os
 
 TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
+# Pool variants at tiny size: few, small pool items (StyleGAN costs seconds per 256 px image on a CPU).
+TINY_POOLS = {**TINY, "item_px": 32, "pool_size": 6, "clip_frames": 30}
 
 
 def tree_digest(root: str, skip=("build-log.jsonl",)) -> dict[str, str]:

@@ -243,7 +243,6 @@ def test_recipe_file(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["build", "no-such-variant"], "unknown variant 'no-such-variant'"),
-    (["build", "accelerating-textures", "--videos", "1"], "cannot be built yet"),
     (["build", "moving-shapes", "--param", "speed_min=-1", "--videos", "1"], "'speed_min'"),
     (["build", "moving-shapes", "--param", "shapes=[\"hexagon\"]", "--videos", "1"], "'shapes'"),
     (["build", "moving-shapes", "--out", "/proc/forbidden", "--videos", "1"], "choose a writable --out"),

@@ -19,7 +19,7 @@ from synthvid.factory.variants import NotBuildableError, list_variants
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import open_dataset
 
-from .helpers import TINY
+from .helpers import TINY_POOLS
 
 VIDEOS = 4
 
@@ -100,15 +100,16 @@ PROPERTIES = {
     "accelerating-shapes-slow": [moving, mixed_shapes, SLOW, affine, acceleration],
 }
 
-BUILDABLE = [v.name for v in list_variants(buildable=True)]
+# Variants without pools; the pool variants have their own module (tests/test_pool_variants.py).
+SHAPE_VARIANTS = [v.name for v in list_variants(buildable=True) if not v.resolve().pools_needed()]
 NOT_BUILDABLE = [v.name for v in list_variants(buildable=False)]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, ray_runtime):
     root = str(tmp_path_factory.mktemp("variants"))
-    build_variants([from_variant(n, TINY) for n in BUILDABLE], root, videos=VIDEOS, seed=1, per_shard=2,
-                   workers=2, progress=False)
+    build_variants([from_variant(n, TINY_POOLS) for n in SHAPE_VARIANTS], root, videos=VIDEOS, seed=1,
+                   per_shard=2, workers=2, progress=False)
     return root
 
 
@@ -119,7 +120,7 @@ def test_catalogue_is_complete():
     assert all(v.paper_ucf101_ft and 60 < v.paper_ucf101_ft < 95 for v in variants)
 
 
-@pytest.mark.parametrize("name", BUILDABLE)
+@pytest.mark.parametrize("name", SHAPE_VARIANTS)
 def test_defining_property_on_shards(built, name):
     assert name in PROPERTIES, f"add the defining property of {name} to PROPERTIES"
     samples = _samples(built, name)
@@ -130,7 +131,12 @@ def test_defining_property_on_shards(built, name):
         check(samples)
 
 
-@pytest.mark.parametrize("name", NOT_BUILDABLE)
-def test_not_yet_buildable_variants_refuse_clearly(name):
-    with pytest.raises(NotBuildableError, match="cannot be built yet"):
-        from_variant(name)
+def test_not_yet_buildable_variants_refuse_clearly():
+    from synthvid.factory.variants import Variant, require_buildable
+
+    for name in NOT_BUILDABLE:
+        with pytest.raises(NotBuildableError, match="cannot be built yet"):
+            from_variant(name)
+    future = Variant("future-variant", 99, "not yet", None, requires="needs a generator that does not exist")
+    with pytest.raises(NotBuildableError, match="cannot be built yet: needs a generator"):
+        require_buildable(future)

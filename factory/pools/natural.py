@@ -251,6 +251,8 @@ class NaturalImageSource:
                     skipped.append(item)
                     continue
             chosen.append(item)
+        if pool_size is None and chosen:
+            want = len(chosen)                       # no size asked: every readable image
         if len(chosen) < want:
             raise NaturalImageError(
                 f"asked for a pool of {want} images but only {len(chosen)} of the {len(candidates)} in "

@@ -289,7 +289,7 @@ def sample_draws(pool_seed: int, index: int, size: int, prior: str) -> ImageDraw
         bias = [np.zeros(c.cout, dtype=np.float32) for c in convs]
     nrng = substream(pool_seed, index, "stylegan.noise")
     if prior == "oriented":
-        shared = pink_noise(nrng, NOISE_MAP_SIZE, envelope=True)
+        shared = pink_noise(nrng, max(NOISE_MAP_SIZE, size), envelope=True)
         noise = [_area_resample(shared, c.res) for c in convs]
     else:
         noise = [pink_noise(nrng, c.res, envelope=False) for c in convs]

@@ -48,6 +48,12 @@ in rank order, by the target quantile function evaluated at ``(1..n)/n``. Becaus
 re-standardise sequence of the recipe is a fixed monotone map of ranks, its output for each band is
 precomputed once per texture ("sorted targets") and one argsort per band and round remains.
 
+Measured property worth knowing: the spectrum stage imposes the sampled slope exactly, but each round ends
+with the WMM and colour stages, and the WMM targets fix the energy of every octave but the low-pass
+residual. The finished textures' fitted amplitude slopes therefore cluster at ~0.5-1.0 whatever ``s`` was
+(``s`` still shapes the coarsest blobs); this is a property of the recipe (same order of imposing as the
+reference), not of this implementation.
+
 Known, accepted differences from the released MATLAB set: legacy MATLAB RNG (bit equality impossible),
 spatial `sp3Filters` pyramid there vs the frequency pyramid here (same family, same band layout), border
 handling of the blur. The goal is the same distribution, reproducibly.
