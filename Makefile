@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch + torchvision first, pinned: this machine kind serves these builds from local disk, while an
 	# unpinned torch would pull several GB of CUDA wheels.
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[factory,s3,trainer,test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[factory,stylegan,s3,trainer,test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
