@@ -1,0 +1,204 @@
+"""End-to-end training on tiny builds: resume equality, outputs, CLI errors, held-out loss, procedural
+source, loopback S3, and two-process DDP on CPU (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+
+from synthvid.trainer import cli
+from synthvid.trainer.engine import TrainError, train
+from tests.test_trainer_fixtures import build, tiny_config
+
+
+def test_resume_continues_exactly(tmp_path):
+    url = build()                                                # 24 videos -> 6 steps of 4 per epoch
+    full = train(tiny_config(tmp_path / "full", url, workers=2, max_steps=9))
+    first = train(tiny_config(tmp_path / "cut", url, workers=2, max_steps=4, save_every=1))
+    assert (first["epoch"], first["micro"]) == (0, 4)
+    rest = train(tiny_config(tmp_path / "cut", url, workers=2, max_steps=9, resume=str(tmp_path / "cut")))
+    assert first["losses"] + rest["losses"] == pytest.approx(full["losses"], rel=1e-5, abs=1e-6)
+    assert first["indices"] + rest["indices"] == full["indices"]
+    for a, b in zip(full["model"].state_dict().values(), rest["model"].state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_outputs_and_cli(tmp_path, capsys):
+    url = build()
+    out = tmp_path / "run"
+    rc = cli.main(["pretrain", "--data", url, "--model", "vit_tiny_test", "--img-size", "64", "--sampling-rate", "1",
+                   "--batch-size", "4", "--epochs", "1", "--workers", "1", "--out", str(out), "--recon-every", "2",
+                   "--threads", "1", "--no-progress", "--precision", "bf16"])   # bf16 autocast, on the CPU
+    assert rc == 0, capsys.readouterr().err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["steps_per_epoch"] == 6 and cfg["lr"] == pytest.approx(3e-4 * 4 / 256) and cfg["precision"] == "bf16"
+    lines = (out / "log.csv").read_text().splitlines()
+    assert lines[0].startswith("step,epoch,loss,lr,clips_per_s,data_wait_share") and len(lines) == 7
+    assert sorted(os.listdir(out / "recon")) == [f"step-{s:07d}.png" for s in (2, 4, 6)]
+    state = torch.load(out / "checkpoint-last.pt", weights_only=True)
+    assert state["data"]["epoch"] == 1 and state["data"]["micro"] == 0 and state["data"]["step"] == 6
+    # Refuses to overwrite a run without --resume; the message says what to do.
+    rc = cli.main(["pretrain", "--data", url, "--model", "vit_tiny_test", "--img-size", "64", "--batch-size", "4", "--out", str(out)])
+    assert rc == 2 and "--resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--device", "cuda"], "no CUDA GPU"),
+    (["--weights", "0.5,0.5"], "--weights"),
+    (["--batch-size", "1000"], "no full global batch"),
+    (["--batch-size", "6", "--accum-steps", "4"], "not a multiple"),
+])
+def test_bad_input_one_line_errors(tmp_path, capsys, extra, message):
+    if "cuda" in extra and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    url = build()
+    rc = cli.main(["pretrain", "--data", url, "--model", "vit_tiny_test", "--img-size", "64", "--sampling-rate", "1",
+                   "--batch-size", "4", "--epochs", "1", "--workers", "0", "--out", str(tmp_path / "r"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_incompatible_checkpoint(tmp_path):
+    url = build()
+    train(tiny_config(tmp_path / "a", url, max_steps=1))
+    with pytest.raises(TrainError, match="incompatible checkpoint: img_size 64 .checkpoint. vs 32"):
+        train(tiny_config(tmp_path / "b", url, img_size=32, max_steps=2, resume=str(tmp_path / "a")))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainError, match="not a readable checkpoint"):
+        train(tiny_config(tmp_path / "c", url, max_steps=1, resume=str(tmp_path / "junk.pt")))
+
+
+def test_procedural_source_trains(tmp_path):
+    s = train(tiny_config(tmp_path / "p", "procedural:accelerating-shapes", epoch_size=8, max_steps=3))
+    assert s["step"] == 3 and all(l == l for l in s["losses"])
+    assert all(i < 8 for step in s["indices"] for _, i in step)
+
+
+@pytest.fixture(scope="module")
+def heldout_run(tmp_path_factory):
+    """48 steps of vit_tiny_test on a 64-video tiny build; held-out clips from another build (other seed),
+    scored before and after with the same masks and crops, next to the patch-mean baseline."""
+    from synthvid.trainer.data import ClipSpec
+    from synthvid.trainer.engine import build as build_model
+    from synthvid.trainer.engine import heldout_loss
+
+    train_url = build(videos=64, seed=3, per_shard=8)
+    heldout = build(videos=16, seed=99, per_shard=8)
+    cfg = tiny_config(tmp_path_factory.mktemp("h"), train_url, batch_size=8, epochs=100, max_steps=48, base_lr=0.06,
+                      warmup_epochs=1)
+    torch.manual_seed(cfg.seed)
+    _, untrained = build_model(cfg)
+    spec = ClipSpec(16, 1, 64)
+    before = heldout_loss(untrained, heldout, untrained.cfg, spec, 0.75, 16, "cpu")
+    s = train(cfg)
+    after = heldout_loss(s["model"], heldout, s["model"].cfg, spec, 0.75, 16, "cpu")
+    return before, after
+
+
+def test_heldout_loss_learns(heldout_run):
+    before, after = heldout_run
+    assert after["loss"] < before["loss"] - 0.02, (before, after)            # the loop trains
+    assert after["loss"] < 1.01 * after["baseline"], (before, after)        # and reaches the patch-mean level
+
+
+@pytest.mark.xfail(strict=False, reason="flat-colour shapes: at CPU test sizes the held-out loss "
+                   "stays within ~1% of the patch-mean baseline (measured: 0.99x after 1,200-1,600 steps of a "
+                   "64-wide model at 32 px; 1.00x after 48 steps here); see the trainer report")
+def test_heldout_loss_clearly_below_patch_mean_baseline(heldout_run):
+    before, after = heldout_run
+    assert after["loss"] < 0.9 * after["baseline"], (before, after)
+
+
+def test_s3_shards_train_like_local(tmp_path, request):
+    if "s3_server" not in request.fixturenames and not os.path.exists(os.path.join(os.path.dirname(__file__), "fixtures_s3.py")):
+        pytest.skip("no S3 fixture")
+    server = request.getfixturevalue("s3_server")
+    url = build()
+    remote = server.unique_url("trainer") + "/" + os.path.basename(url)
+    fs = server.fs()
+    for name in sorted(os.listdir(url)):
+        if os.path.isfile(os.path.join(url, name)) and name != "card.json":
+            fs.put_file(os.path.join(url, name), remote + "/" + name)
+    fs.put_file(os.path.join(url, "card.json"), remote + "/card.json")   # card last, as a publish does
+    local = train(tiny_config(tmp_path / "l", url, max_steps=3, workers=1))
+    s3 = train(tiny_config(tmp_path / "s", remote, max_steps=3, workers=1, storage_options=server.storage_options()))
+    assert s3["indices"] == local["indices"]
+    assert s3["losses"] == pytest.approx(local["losses"], rel=1e-6)
+    cfg = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert server.secret_key not in json.dumps(cfg)                      # credentials never written
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, cfg_kwargs, out):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    import torch.distributed as dist
+
+    from tests.test_trainer_fixtures import tiny_config as tc
+
+    s = train(tc(**cfg_kwargs))
+    torch.save({"indices": s["indices"], "losses": s["losses"], "step": s["step"],
+                "weights": {k: v.clone() for k, v in s["model"].state_dict().items()}}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    import torch.multiprocessing as mp
+
+    url = build(videos=30, per_shard=3)
+    kwargs = dict(out=str(tmp_path / "ddp"), data=url, batch_size=4, workers=1, max_steps=3)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), kwargs, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["step"] == r1["step"] == 3 and len(r0["indices"]) == len(r1["indices"]) == 3
+    seen0 = {i for b in r0["indices"] for i in b}
+    seen1 = {i for b in r1["indices"] for i in b}
+    assert len(seen0) == len(seen1) == 6 and not seen0 & seen1          # 2 per rank per step, disjoint
+    assert r0["losses"] == r1["losses"]                                 # the logged loss is the all-reduced mean
+    for k in r0["weights"]:
+        assert torch.equal(r0["weights"][k], r1["weights"][k]), k       # identical weights after the steps
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.skipif(
+    not os.environ.get("SYNTHVID_TEST_INDUCTOR"), reason="C++ codegen takes ~3 min on this CPU; SYNTHVID_TEST_INDUCTOR=1"))])
+def test_compile_and_accumulation_on_cpu(tmp_path, backend):
+    """torch.compile of the training step with gradient accumulation: same losses as eager within float
+    tolerance, with no graph break or recompilation (static shapes from the index-gather masking)."""
+    from torch._dynamo.utils import counters
+
+    url = build()
+    eager = train(tiny_config(tmp_path / "e", url, max_steps=3, accum_steps=2))
+    torch._dynamo.reset()
+    counters.clear()
+    comp = train(tiny_config(tmp_path / "c", url, max_steps=3, accum_steps=2, compile=True, compile_backend=backend))
+    assert comp["losses"] == pytest.approx(eager["losses"], rel=1e-4, abs=1e-5)
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])
+
+
+def test_corrupt_shard_through_loader_workers(tmp_path, capsys):
+    """A truncated shard read inside a DataLoader worker: one line naming the shard; with --skip-bad-shards
+    the run finishes with the same number of steps and reports what it skipped."""
+    import shutil
+
+    url = tmp_path / "v"
+    shutil.copytree(build(videos=12, per_shard=3), url)
+    victim = sorted(p for p in os.listdir(url) if p.endswith(".tar"))[2]
+    with open(url / victim, "r+b") as f:
+        f.truncate(os.path.getsize(url / victim) // 3)
+    args = ["pretrain", "--data", str(url), "--model", "vit_tiny_test", "--img-size", "64", "--sampling-rate", "1",
+            "--batch-size", "4", "--epochs", "1", "--workers", "1", "--threads", "1", "--no-progress"]
+    assert cli.main(args + ["--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and victim in err and "--skip-bad-shards" in err, err
+    assert cli.main(args + ["--out", str(tmp_path / "b"), "--skip-bad-shards"]) == 0
+    out = capsys.readouterr().out
+    assert "3 steps" in out and "skipped shards 1" in out, out

@@ -1,0 +1,57 @@
+"""Helpers shared by the trainer's tests (no tests here): tiny variant builds made by the real factory,
+in-process (`inline=True`, no Ray), cached per session under one temporary folder."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+import pytest
+
+TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
+_ROOT = None
+_BUILT: dict = {}
+
+
+def build(variant: str = "accelerating-shapes", videos: int = 24, seed: int = 3, per_shard: int = 6,
+          **overrides) -> str:
+    """URL (local folder) of a tiny published variant; built once per argument set and session."""
+    global _ROOT
+    from synthvid.factory.build import build_variants
+    from synthvid.factory.recipe import from_variant
+
+    params = {**TINY, **overrides}
+    key = (variant, videos, seed, per_shard, tuple(sorted(params.items())))
+    if key not in _BUILT:
+        if _ROOT is None:
+            _ROOT = tempfile.mkdtemp(prefix="synthvid-trainer-tests-")
+            atexit.register(shutil.rmtree, _ROOT, True)
+        out = os.path.join(_ROOT, f"b{len(_BUILT)}")
+        build_variants([from_variant(variant, params)], out=out, videos=videos, seed=seed, per_shard=per_shard,
+                       inline=True, progress=False)
+        _BUILT[key] = os.path.join(out, variant)
+    return _BUILT[key]
+
+
+def tiny_config(out, data, **kw):
+    """A TrainConfig for CPU tests: vit_tiny_test at 64 px, 16 frames at stride 1 (the tiny builds have 20-30
+    frames), global batch 4, one thread."""
+    from synthvid.trainer.engine import TrainConfig
+
+    base = dict(data=[data] if isinstance(data, str) else data, out=str(out), model="vit_tiny_test", img_size=64,
+                sampling_rate=1, batch_size=4, epochs=2, workers=0, base_lr=0.05, warmup_epochs=0.5,
+                threads=1, progress=False, procedural_overrides=dict(TINY), record_indices=True)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def no_threads():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
