@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from synthvid.manifests import layout
 from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parquet_bytes
-from synthvid.manifests.storage import StorageError, join
+from synthvid.manifests.storage import check_writable, is_local, join
 
 from .output import BuildLock, OutputDir
 from .recipe import Recipe
@@ -182,14 +182,18 @@ def build_variants(recipes: list, out: str, videos: int, seed: int = 0,
                    per_shard: int = DEFAULT_VIDEOS_PER_SHARD, workers: int | None = None,
                    ray_address: str | None = None, overwrite: bool = False, progress: bool = True,
                    storage_options: dict | None = None, inline: bool = False,
-                   max_retries: int = 2, images: str | None = None, pool_urls: dict | None = None) -> list[VariantResult]:
+                   max_retries: int = 2, images: str | None = None, pool_urls: dict | None = None,
+                   device: str = "auto") -> list[VariantResult]:
     """Build each recipe into `<out>/<recipe.name>/`, first building the pools the recipes read (under
     `<out>/_pools/`, unless `pool_urls` names built ones). `inline=True` renders in this process without
-    Ray (benchmarks, dry runs). Raises BuildError naming every shard that kept failing."""
+    Ray (benchmarks, dry runs). `device` of StyleGAN pool items: "auto" is "cuda" when the Ray cluster has
+    GPUs, else "cpu". Raises BuildError naming every shard that kept failing."""
     if videos < 1:
         raise BuildError("--videos must be at least 1")
     if per_shard < 1:
         raise BuildError("--videos-per-shard must be at least 1")
+    if not is_local(out):
+        check_writable(out, storage_options)   # a wrong endpoint or key fails before Ray starts
     ray, started_ray = (None, False) if inline else _init_ray(workers, ray_address)
     try:
         if any(getattr(r, "params", None) is not None and r.params.pools_needed() for r in recipes):
@@ -199,7 +203,8 @@ def build_variants(recipes: list, out: str, videos: int, seed: int = 0,
                 _build(pool_recipes, root, 0, 0, ITEMS_PER_SHARD, workers, ray, overwrite=False, progress=progress,
                        storage_options=storage_options, max_retries=max_retries, what="pool item")
 
-            recipes = ensure_pools(recipes, out, videos, images, dict(pool_urls or {}), build_pools, storage_options)
+            recipes = ensure_pools(recipes, out, videos, images, dict(pool_urls or {}), build_pools, storage_options,
+                                   device=pool_device(ray, device))
         return _build(recipes, out, videos, seed, per_shard, workers, ray, overwrite, progress, storage_options,
                       max_retries)
     finally:
@@ -207,13 +212,50 @@ def build_variants(recipes: list, out: str, videos: int, seed: int = 0,
             ray.shutdown()
 
 
+def pool_device(ray, device: str = "auto") -> str:
+    """Where StyleGAN pool items render: "cuda" when asked, or when "auto" and the Ray cluster has GPUs."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise BuildError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device != "auto":
+        return device
+    if ray is None:
+        return "cpu"
+    return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+
+
+def build_pools(pool_recipes: list, out: str, folders: list[str] | None = None, workers: int | None = None,
+                ray_address: str | None = None, overwrite: bool = False, progress: bool = True,
+                storage_options: dict | None = None, inline: bool = False, max_retries: int = 2,
+                device: str = "auto") -> list[VariantResult]:
+    """Build pools (PoolRecipes) as datasets of their own into `<out>/<folder>` (default folder: the pool's
+    name), 64 items per shard. StyleGAN kinds take `device` ("auto": cuda on a cluster with GPUs)."""
+    import dataclasses
+
+    from .pool_artifact import ITEMS_PER_SHARD
+
+    if not is_local(out):
+        check_writable(out, storage_options)   # a wrong endpoint or key fails before Ray starts
+    ray, started_ray = (None, False) if inline else _init_ray(workers, ray_address)
+    try:
+        dev = pool_device(ray, device)
+        pool_recipes = [dataclasses.replace(r, device=dev) if r.kind.startswith("stylegan") else r
+                        for r in pool_recipes]
+        urls = [join(out, f) for f in folders] if folders else None
+        return _build(pool_recipes, out, 0, 0, ITEMS_PER_SHARD, workers, ray, overwrite, progress, storage_options,
+                      max_retries, what="pool item", urls=urls)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
 def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, workers: int | None, ray,
            overwrite: bool, progress: bool, storage_options: dict | None, max_retries: int,
-           what: str = "video") -> list[VariantResult]:
+           what: str = "video", urls: list | None = None) -> list[VariantResult]:
     """Build recipes with Ray (`ray` given) or in this process (`ray` None). Pool recipes carry their own
-    item count and seed."""
-    jobs = [ShardJob(r, getattr(r, "seed", seed), getattr(r, "items", videos), per_shard, join(out, r.name),
-                     dict(storage_options or {})) for r in recipes]
+    item count and seed (and ask Ray for a GPU when they render on one)."""
+    urls = urls or [join(out, r.name) for r in recipes]
+    jobs = [ShardJob(r, getattr(r, "seed", seed), getattr(r, "items", videos), per_shard, url,
+                     dict(storage_options or {})) for r, url in zip(recipes, urls)]
     names = [j.recipe.name for j in jobs]
     if len(set(names)) != len(names):
         raise BuildError(f"the same variant is asked for twice: {sorted(n for n in names if names.count(n) > 1)}")
@@ -250,6 +292,7 @@ def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, work
                 bar.update(marker["shard"]["count"])
         elif pending:
             task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
+            gpu_task = task.options(num_gpus=1)   # StyleGAN pool items on a cluster with GPUs
             job_refs = {}
             # --workers caps the shards in flight, also on a shared cluster; otherwise Ray schedules
             # all of them over the cluster's CPUs.
@@ -260,7 +303,8 @@ def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, work
                     job, s, fp = queue.pop(0)
                     if id(job) not in job_refs:   # one copy of a job in the object store, not one per task
                         job_refs[id(job)] = ray.put(job)
-                    ref = task.remote(job_refs[id(job)], s, fp, expected)
+                    fn = gpu_task if getattr(job.recipe, "num_gpus", 0) else task
+                    ref = fn.remote(job_refs[id(job)], s, fp, expected)
                     refs[ref] = (job, s)
                     waiting.append(ref)
                 ready, waiting = ray.wait(waiting, num_returns=1)

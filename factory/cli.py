@@ -33,6 +33,8 @@ def _kv(text: str) -> tuple[str, object]:
 
 def _overrides(args) -> dict:
     overrides = dict(args.param or [])
+    if getattr(args, "pool_size", None) is not None:
+        overrides["pool_size"] = args.pool_size
     if args.size is not None:
         overrides["size"] = args.size
     if args.frames is not None:
@@ -70,12 +72,38 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _pool_urls(args) -> dict:
+    """--pool KIND=URL options as {kind: url}; every pool's card is checked against its KIND."""
+    from .params import POOL_SOURCES
+    from .pool_artifact import check_pool_kind, read_pool_card
+
+    urls: dict = {}
+    for kind, url in (getattr(args, "pool", None) or []):
+        card = read_pool_card(str(url), dict(args.storage_option or []))
+        if kind is None:                     # a bare URL: the pool's card says what it holds
+            kind = card["kind"]
+        if kind not in POOL_SOURCES:
+            raise ValueError(f"--pool {kind}=...: the kind must be one of {', '.join(POOL_SOURCES)}")
+        if kind in urls and urls[kind] != url:
+            raise ValueError(f"--pool {kind}= given twice ({urls[kind]} and {url})")
+        check_pool_kind(kind, url, card)
+        urls[kind] = str(url)
+    return urls
+
+
 def cmd_build(args) -> int:
     overrides = _overrides(args)
     recipes = _recipes(args, overrides)
     storage_options = dict(args.storage_option or [])
+    pool_urls = _pool_urls(args)
     if args.dry_run:
         from .estimate import estimate, format_bytes
+        from .preview import with_preview_pools
+
+        if any(r.params.pools_needed() for r in recipes):
+            recipes = with_preview_pools(recipes, args.pools_cache, args.images, pool_urls, keep_frames=True)
+            print("note: pool variants are sampled with small cached pools (see `preview`); building their "
+                  "pools is not included (see `build-pool`, benchmarks/pool_throughput.py)", file=sys.stderr)
 
         total_bytes = total_cpu = 0.0
         print(f"{'variant':<30} {'videos':>7} {'shards':>6} {'bytes/video':>12} {'CPU-s/video':>12} "
@@ -92,7 +120,8 @@ def cmd_build(args) -> int:
     results = build_variants(recipes, args.out, videos=args.videos, seed=args.seed,
                              per_shard=args.videos_per_shard, workers=args.workers,
                              ray_address=args.ray_address, overwrite=args.overwrite,
-                             progress=not args.no_progress, storage_options=storage_options)
+                             progress=not args.no_progress, storage_options=storage_options,
+                             images=args.images, pool_urls=pool_urls, device=args.pool_device)
     for r in results:
         totals = r.card["totals"]
         print(f"{r.name}: {totals['videos']} videos in {totals['shards']} shard(s), {totals['bytes']:,} bytes "
@@ -126,18 +155,58 @@ def cmd_verify(args) -> int:
     return status
 
 
+def cmd_build_pool(args) -> int:
+    from .build import build_pools
+    from .pool_artifact import PoolRecipe
+
+    kind = args.kind
+    storage_options = dict(args.storage_option or [])
+    if kind != "images" and args.pool_size is None:
+        raise ValueError(f"build-pool {kind}: give --pool-size N (items to generate)")
+    if args.pool_size is not None and args.pool_size < 1:
+        raise ValueError(f"--pool-size must be at least 1, got {args.pool_size}")
+    if args.images is not None and kind != "images":
+        raise ValueError("--images is for `build-pool images`")
+    if args.item_px < 8:
+        raise ValueError(f"--item-px must be at least 8, got {args.item_px}")
+    if kind == "images":
+        from .pools.natural import NaturalImageSource
+
+        src = NaturalImageSource.from_spec(args.images, args.seed, args.pool_size)
+        recipe = PoolRecipe("images", len(src.items), args.item_px, args.seed, source=src,
+                            description=f"natural images from {src.root}")
+    else:
+        recipe = PoolRecipe(kind, args.pool_size, args.item_px, args.seed, prior=args.prior,
+                            clip_frames=args.clip_frames, description=f"{kind} pool")
+    folder = kind + (f"-{args.prior}" if kind.startswith("stylegan") and args.prior != "oriented" else "")
+    results = build_pools([recipe], args.out, folders=[folder], workers=args.workers,
+                          ray_address=args.ray_address, overwrite=args.overwrite, progress=not args.no_progress,
+                          storage_options=storage_options, device=args.device)
+    for r in results:
+        totals = r.card["totals"]
+        pool = r.card["pool"]
+        extra = f", {r.card['skipped_unreadable']} unreadable skipped" if kind == "images" else ""
+        print(f"{kind} pool: {totals['videos']} items at {pool['item_px']} px in {totals['shards']} shard(s), "
+              f"{totals['bytes']:,} bytes ({r.shards_built} built, {r.shards_kept} kept{extra}) -> {r.url}")
+        print(f"use it: {PROG} build VARIANT --pool {kind}={r.url}")
+    return 0
+
+
 def cmd_preview(args) -> int:
-    from .preview import contact_sheet, render_preview_frames, write_png, write_preview
+    from .preview import contact_sheet, render_preview_frames, with_preview_pools, write_png, write_preview
 
     overrides = _overrides(args)
+    pool_urls = _pool_urls(args)
     if args.all or len(args.variants) > 1:
         if not args.out.lower().endswith(".png"):
             raise ValueError("a preview of several variants is a contact sheet: give --out NAME.png")
-        recipes = _recipes(args, overrides)
+        recipes = with_preview_pools(_recipes(args, overrides), args.pools_cache, args.images, pool_urls,
+                                     progress=True)
         rows = [(f"{r.name}", render_preview_frames(r, args.seed, args.index)) for r in recipes]
-        write_png(args.out, contact_sheet(rows))
+        write_png(args.out, contact_sheet(rows, columns=args.columns, tile=args.tile), palette=args.palette)
     else:
-        recipes = _recipes(args, overrides)
+        recipes = with_preview_pools(_recipes(args, overrides)[:1], args.pools_cache, args.images, pool_urls,
+                                     progress=True)
         write_preview(args.out, recipes[0], args.seed, args.index)
     print(f"wrote {args.out}")
     return 0
@@ -150,6 +219,33 @@ def _add_params(p: argparse.ArgumentParser) -> None:
                    help="override any generator parameter (see ARCHITECTURE.md), e.g. --param objects=200")
     p.add_argument("--recipe", action="append", metavar="FILE.toml", help="a recipe file: a registered base + overrides")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+
+
+def _kind_url(text: str) -> tuple[str | None, str]:
+    """KIND=URL, or a bare URL (the kind is then read from the pool's card)."""
+    kind, sep, url = text.partition("=")
+    if sep and "/" not in kind and ":" not in kind:
+        if not kind or not url:
+            raise argparse.ArgumentTypeError(f"expected KIND=URL (e.g. textures=./pools/textures), got {text!r}")
+        return kind, url
+    return None, text
+
+
+def _add_pool_options(p: argparse.ArgumentParser, cache: bool) -> None:
+    p.add_argument("--images", metavar="PATH_OR_URL",
+                   help="natural images: a folder (recursive jpg/png/webp), a list file, .tar shards, any fsspec "
+                        "URL (default: scikit-image's bundled photographs, offline)")
+    p.add_argument("--pool-size", type=int, metavar="N",
+                   help="items per pool (default: what the build can use, 4 per video, the paper's 300k at paper "
+                        "size; with --pool: the whole given pool)")
+    p.add_argument("--pool", action="append", type=_kind_url, metavar="[KIND=]URL",
+                   help="use a pool built by `build-pool` instead of building one (kinds: textures, stylegan, "
+                        "stylegan-clips, images; checked against the pool's card, read from it when left "
+                        "out); repeatable")
+    if cache:
+        from .preview import default_pools_cache
+        p.add_argument("--pools-cache", default=None, metavar="DIR",
+                       help=f"where small preview pools are built once (default {default_pools_cache()})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -174,8 +270,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storage-option", action="append", type=_kv, metavar="KEY=VALUE",
                    help="fsspec storage option, e.g. endpoint_url=http://127.0.0.1:8333")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--pool-device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="StyleGAN pool items: auto = cuda when the Ray cluster has GPUs (other bytes than CPU)")
+    _add_pool_options(p, cache=True)
     _add_params(p)
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("build-pool", help="build a pool (textures, StyleGAN images or clips, natural images) "
+                                          "as a dataset of its own, into OUT/KIND")
+    p.add_argument("kind", choices=("textures", "stylegan", "stylegan-clips", "images"))
+    p.add_argument("--pool-size", type=int, metavar="N", help="items (images: default every readable image)")
+    p.add_argument("--out", default="./pools", help="pools root, a path or fsspec URL (default ./pools)")
+    p.add_argument("--item-px", type=int, default=256, help="side of a stored item in px (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="pool seed (default 0; variants read pool seed 0)")
+    p.add_argument("--images", metavar="PATH_OR_URL", help="images: the source (default: scikit-image's photos)")
+    p.add_argument("--prior", default="oriented", choices=("oriented", "high-freq"), help="StyleGAN kinds")
+    p.add_argument("--clip-frames", type=int, default=200, help="stylegan-clips: frames per clip (default 200)")
+    p.add_argument("--workers", type=int, help="local Ray runtime with N CPUs (default: all cores)")
+    p.add_argument("--ray-address", default=None, help="join an existing Ray cluster (or set RAY_ADDRESS)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="StyleGAN kinds: auto = one GPU per task when the Ray cluster has GPUs, else CPU")
+    p.add_argument("--overwrite", action="store_true", help="delete an earlier build of this pool first")
+    p.add_argument("--storage-option", action="append", type=_kv, metavar="KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_build_pool)
 
     p = sub.add_parser("verify", help="re-hash every shard and sample against the manifests")
     p.add_argument("paths", nargs="+", help="a variant folder/URL, or a build root holding several")
@@ -187,9 +305,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true")
     p.add_argument("--out", required=True, help="NAME.gif, NAME.mp4 or NAME.png")
     p.add_argument("--index", type=int, default=0, help="which video (default 0)")
+    p.add_argument("--columns", type=int, default=8, help="contact sheet: frames per row (default 8)")
+    p.add_argument("--tile", type=int, default=128, help="contact sheet: tile side in px (default 128)")
+    p.add_argument("--palette", action="store_true", help="contact sheet: 256-colour PNG (smaller, for docs)")
+    _add_pool_options(p, cache=True)
+    p.add_argument("--storage-option", action="append", type=_kv, metavar="KEY=VALUE")
     _add_params(p)
     p.set_defaults(func=cmd_preview)
 
+    from .publish import add_publish_parser
+
+    add_publish_parser(sub)
     for register in _EXTRA_COMMANDS:
         register(sub)
     return ap

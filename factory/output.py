@@ -310,15 +310,20 @@ class BuildLock:
             self._thread.join(timeout=5)
             self._stop = None
         if self.held:
+            self.held = False
             if self.out.local:
                 self.out.remove(layout.LOCK)
-            else:
-                try:  # only our own lock: a takeover after a long stall must not be undone
-                    if self.out.read_bytes(layout.LOCK).decode(errors="replace") == self.token:
-                        self.out.remove(layout.LOCK)
-                except FileNotFoundError:
-                    pass
-            self.held = False
+                return
+            try:  # only our own lock: a takeover after a long stall must not be undone
+                if self.out.read_bytes(layout.LOCK).decode(errors="replace") == self.token:
+                    self.out.remove(layout.LOCK)
+            except FileNotFoundError:
+                pass
+            except StorageError as e:
+                # never mask the build's own outcome: the next build on this host takes the lock over,
+                # any other after SYNTHVID_LOCK_TTL_S
+                import logging
+                logging.getLogger("synthvid.build").warning("could not remove the build lock (%s)", e)
 
     def __enter__(self):
         self.acquire()

@@ -46,6 +46,13 @@ class StorageError(RuntimeError):
         self.kind = kind
         self.url = url
 
+    def __reduce__(self):  # keeps kind and url across pickling (Ray task errors)
+        return _rebuild_storage_error, (str(self), self.kind, self.url)
+
+
+def _rebuild_storage_error(message, kind, url):
+    return StorageError(message, kind=kind, url=url)
+
 
 # ----------------------------------------------------------------------------------------- URLs, fs
 def is_local(url: str) -> bool:
@@ -70,12 +77,13 @@ def _remember_secrets(options) -> None:
             _remember_secrets(v)
 
 
-def url_to_fs(url: str, storage_options: dict | None = None):
+def url_to_fs(url: str, storage_options: dict | None = None, *, quick_retries: bool = False):
     """(filesystem, path) for a URL or a local path.
 
     s3://: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL name an S3-compatible endpoint unless the options give
-    one; botocore's and s3fs's own retries are kept short (2 attempts each) because `with_retries` adds
-    the long, logged backoff on top. Options given explicitly always win.
+    one. botocore retries in its "standard" mode (5 attempts, throttling and 5xx included); with
+    quick_retries (what `Store` asks for, since `with_retries` adds the long, logged backoff on top)
+    botocore and s3fs try twice each. Options given explicitly always win.
     """
     url = str(url)
     options = dict(storage_options or {})
@@ -87,13 +95,15 @@ def url_to_fs(url: str, storage_options: dict | None = None):
             if endpoint:
                 options["endpoint_url"] = endpoint
         config = dict(options.get("config_kwargs") or {})
-        config.setdefault("retries", {"max_attempts": 2, "mode": "standard"})
+        config.setdefault("retries", {"max_attempts": 2 if quick_retries else 5, "mode": "standard"})
         config.setdefault("connect_timeout", 5)
         config.setdefault("read_timeout", 60)
         options["config_kwargs"] = config
     fs, path = fsspec.core.url_to_fs(url, **options)
-    if hasattr(fs, "retries") and url.startswith(("s3://", "s3a://")):
-        fs.retries = min(int(fs.retries), 2)  # s3fs's own quick retries (a class attribute, 5 by default)
+    if quick_retries and hasattr(fs, "retries") and url.startswith(("s3://", "s3a://")):
+        # s3fs's own retries (a class attribute, 5 by default); this instance is Store's own, since its
+        # config_kwargs differ from a plain url_to_fs call's
+        fs.retries = min(int(fs.retries), 2)
     return fs, path
 
 
@@ -397,7 +407,7 @@ class Store:
     def __init__(self, url: str, storage_options: dict | None = None, policy: RetryPolicy | None = None):
         self.url = str(url).rstrip("/")
         self.storage_options = dict(storage_options or {})
-        self.fs, self.root = url_to_fs(self.url, self.storage_options)
+        self.fs, self.root = url_to_fs(self.url, self.storage_options, quick_retries=True)
         self.root = self.root.rstrip("/")
         self.local = is_local(self.url)
         self.policy = policy or RetryPolicy.from_env()
