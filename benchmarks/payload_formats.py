@@ -4,6 +4,10 @@ For each candidate: bytes per frame, encode ms/frame (the factory's cost), decod
 one training clip (the loader's cost), and PSNR against the rendered frames (inf = lossless).
 
     python benchmarks/payload_formats.py [--variant accelerating-shapes] [--videos 2] [--json]
+    python benchmarks/payload_formats.py --variant accelerating-textures     # pool variants too
+
+Pool variants read small pools (--pool-size items at the default item_px 256) built first, outside any
+timing, into the cache benchmarks/factory_throughput.py uses (--pools-dir).
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ def per_frame_codec(encode, decode):
     return enc, dec
 
 
-def svf():
-    from synthvid.manifests.payload import FramesPayload, encode_frame_list
+def svf(level=None):
+    from synthvid.manifests.payload import DEFAULT_LEVEL, FramesPayload, encode_frame_list
 
-    return (lambda frames: encode_frame_list(list(frames), fps=25.0),
+    level = DEFAULT_LEVEL if level is None else level
+    return (lambda frames: encode_frame_list(list(frames), fps=25.0, level=level),
             lambda data, idx: FramesPayload(data).frames(idx))
 
 
@@ -96,17 +101,32 @@ def main() -> int:
     ap.add_argument("--variant", default="accelerating-shapes")
     ap.add_argument("--videos", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="only the svf levels and PNG (skip zlib, JPEG, H.264)")
+    ap.add_argument("--pool-size", type=int, default=12, help="pool variants: items per pool (default 12)")
+    ap.add_argument("--pools-dir", default=None, help="pool variants: where the pools are kept")
     args = ap.parse_args()
+
+    import os
 
     from synthvid.factory.latents import sample_latents
     from synthvid.factory.recipe import from_variant
     from synthvid.factory.render import Renderer
 
     recipe = from_variant(args.variant)
-    videos = [np.stack([f.copy() for f in Renderer(sample_latents(recipe.params, 0, i), recipe.params).frames()])
+    if recipe.params.pools_needed():
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from factory_throughput import default_pools_dir, with_pools
+
+        recipe = with_pools([from_variant(args.variant, {"pool_size": args.pool_size})], 1,
+                            args.pools_dir or default_pools_dir())[0]
+    pools = recipe.open_pools()
+    videos = [np.stack([f.copy() for f in Renderer(sample_latents(recipe.params, 0, i), recipe.params, pools).frames()])
               for i in range(args.videos)]
-    candidates = {"svf (raw+zstd-1, ours)": svf(), "raw+zlib-1": zlib1(), "png-1": png(1), "jpeg-95": jpeg(95),
+    candidates = {"svf (raw+zstd-1, ours)": svf(), "svf zstd -1 (fast)": svf(-1), "svf zstd -5 (fast)": svf(-5),
+                  "svf zstd 3": svf(3), "raw+zlib-1": zlib1(), "png-1": png(1), "jpeg-95": jpeg(95),
                   "h264 crf18 yuv420p": h264(18, "yuv420p"), "h264 crf18 yuv444p": h264(18, "yuv444p")}
+    if args.quick:
+        candidates = {k: v for k, v in candidates.items() if k.startswith("svf") or k.startswith("png")}
     results = {}
     print(f"{args.variant}, {args.videos} video(s), {sum(len(v) for v in videos)} frames at 256x256")
     print(f"{'format':<24} {'KB/frame':>9} {'enc ms/frame':>12} {'clip dec ms':>11} {'PSNR dB':>8}")

@@ -282,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-size", type=int, metavar="N", help="items (images: default every readable image)")
     p.add_argument("--out", default="./pools", help="pools root, a path or fsspec URL (default ./pools)")
     p.add_argument("--item-px", type=int, default=256, help="side of a stored item in px (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="pool seed (default 0; variants read pool seed 0)")
+    p.add_argument("--seed", type=int, default=0, help="pool seed (default 0; a variant given this pool adopts its seed)")
     p.add_argument("--images", metavar="PATH_OR_URL", help="images: the source (default: scikit-image's photos)")
     p.add_argument("--prior", default="oriented", choices=("oriented", "high-freq"), help="StyleGAN kinds")
     p.add_argument("--clip-frames", type=int, default=200, help="stylegan-clips: frames per clip (default 200)")

@@ -37,6 +37,7 @@ class PoolRecipe:
     prior: str = "oriented"        # StyleGAN kinds
     clip_frames: int = 200         # stylegan-clips
     source: object = None          # images: a NaturalImageSource (selected) ; None for generated kinds
+    device: str = "cpu"            # StyleGAN kinds: "cuda" on a Ray cluster with GPUs (bytes differ from CPU)
     description: str = ""
     paper_ucf101_ft: None = None
 
@@ -48,6 +49,8 @@ class PoolRecipe:
             tag += f"-{self.prior}"
         if self.kind == "stylegan-clips":
             tag += f"-{self.clip_frames}f"
+        if self.kind.startswith("stylegan") and self.device != "cpu":
+            tag += f"-{self.device}"
         if self.kind == "images":
             tag += "-" + hashlib.sha256(json.dumps(self.source.describe(), sort_keys=True).encode()).hexdigest()[:8]
         return f"{tag}-{self.item_px}px-s{self.seed}-n{self.items}"
@@ -56,6 +59,7 @@ class PoolRecipe:
         d = {"kind": self.kind, "items": self.items, "item_px": self.item_px, "seed": self.seed}
         if self.kind.startswith("stylegan"):
             d["prior"] = self.prior
+            d["device"] = self.device       # GPU bytes differ from CPU ones: the card says which
         if self.kind == "stylegan-clips":
             d["clip_frames"] = self.clip_frames
         if self.kind == "images":
@@ -72,10 +76,10 @@ class PoolRecipe:
             return make_texture(self.seed, index, px)[None]
         if self.kind == "stylegan":
             from .pools.stylegan import make_stylegan_image
-            return make_stylegan_image(self.seed, index, px, prior=self.prior)[None]
+            return make_stylegan_image(self.seed, index, px, prior=self.prior, device=self.device)[None]
         if self.kind == "stylegan-clips":
             from .pools.stylegan import make_stylegan_clip
-            return make_stylegan_clip(self.seed, index, self.clip_frames, px, prior=self.prior)
+            return make_stylegan_clip(self.seed, index, self.clip_frames, px, prior=self.prior, device=self.device)
         if self.kind == "images":
             return self.source.load(index, px)[None]
         raise ValueError(f"unknown pool kind {self.kind!r}")
@@ -102,6 +106,11 @@ class PoolRecipe:
                "label": None, "source": source}
         return members, row
 
+    @property
+    def num_gpus(self) -> float:
+        """What one build task of this pool asks Ray for, besides its CPU."""
+        return 1 if self.device.startswith("cuda") else 0
+
     def card_extra(self) -> dict:
         extra = {"pool": self.to_dict()}
         if self.kind == "images":
@@ -121,8 +130,8 @@ class PoolReader:
         self._where = {r["index"]: (r["shard"], r["payload_offset"], r["payload_bytes"]) for r in rows}
         self.items = len(self._where) if limit is None else int(limit)
         if self.items > len(self._where):
-            raise ValueError(f"pool {self.url} holds {len(self._where)} items, {self.items} asked for; build a "
-                             "larger pool (build-pool --pool-size) or ask for fewer")
+            raise PoolMismatchError(f"pool {self.url} holds {len(self._where)} items, {self.items} asked for "
+                                    "(--pool-size); build a larger pool (build-pool --pool-size) or ask for fewer")
         self._cache: OrderedDict[int, FramesPayload] = OrderedDict()
         self._cache_items = cache_items
 
@@ -216,14 +225,36 @@ def open_pools(refs: tuple, params) -> dict:
 
 
 def default_pool_size(videos: int) -> int:
-    """What a build can use: the paper's 300k at paper size, far fewer for a small build (4 per video)."""
+    """What a build can use: the paper's 300k at paper size, far fewer for a small build (4 per video; a
+    whole-frame clip variant takes one clip per video, see pool_items_needed)."""
     return min(PAPER_POOL_SIZE, max(8, 4 * videos))
 
 
-def pool_items_needed(params, source: str, videos: int) -> int:
-    """Items of a single source a variant needs; a mixed pool takes half from each part."""
-    total = params.pool_size or default_pool_size(videos)
+def pool_items_needed(params, source: str, videos: int, available: dict | None = None) -> int:
+    """Items of a single source a variant needs; a mixed pool takes half from each part.
+
+    `available`: items held by the given (URL) pools, by source. With pool_size auto (0) a given pool is
+    used whole (a mixed pool: both halves as large as the smaller part allows); an explicit pool_size is
+    taken as asked, and a given pool smaller than that is an error when it is opened (never a shrink)."""
+    available = available or {}
     mixed = [n for n in (params.pool, params.background_pool, params.static_pool) if "+" in n and source in n.split("+")]
+    whole_frame = (params.background_mode == "pool-clip" and source == (params.background_pool or params.pool)
+                   and params.fill != "pool")
+    if whole_frame and not params.pool_size and source not in available:
+        return max(1, min(videos, PAPER_POOL_SIZE))   # whole-frame clips: one video needs one clip
+    if params.pool_size:
+        total = params.pool_size
+    elif mixed:
+        parts = mixed[0].split("+")
+        given = [available[p] for p in parts if p in available]
+        if given:
+            built = [default_pool_size(videos) // 2] if len(given) < len(parts) else []
+            return min(given + built)
+        total = default_pool_size(videos)
+    elif source in available:
+        return available[source]
+    else:
+        total = default_pool_size(videos)
     if mixed:
         return total - total // 2 if mixed[0].split("+")[1] == source else total // 2
     return total
@@ -238,39 +269,102 @@ def _natural_source(spec, seed, items, explicit: bool):
     return NaturalImageSource.from_spec(spec, seed, min(items, len(probe.items)))
 
 
-def pool_recipe(source: str, params, items: int, images: str | None = None, explicit_size: bool = False) -> PoolRecipe:
+def pool_recipe(source: str, params, items: int, images: str | None = None, explicit_size: bool = False,
+                device: str = "cpu") -> PoolRecipe:
     if source == "images":
         src = _natural_source(images, params.pool_seed, items, explicit_size)
         return PoolRecipe("images", len(src.items), params.item_px, params.pool_seed, source=src,
                           description=f"natural images from {src.root}")
     return PoolRecipe(source, items, params.item_px, params.pool_seed, prior=params.stylegan_prior,
-                      clip_frames=params.clip_frames, description=f"{source} pool")
+                      clip_frames=params.clip_frames, device=device if source.startswith("stylegan") else "cpu",
+                      description=f"{source} pool")
+
+
+class PoolMismatchError(ValueError):
+    """A given pool (--pool KIND=URL) is not what the variant needs: wrong kind, size or item format."""
+
+
+def read_pool_card(url: str, storage_options: dict | None = None) -> dict:
+    """The `pool` entry of a built pool's card; a clear error when `url` is no (complete) pool."""
+    ds = open_dataset(url, storage_options)
+    pool = ds.card.get("pool")
+    if not isinstance(pool, dict) or "kind" not in pool:
+        raise PoolMismatchError(f"{url} is a dataset but not a pool (its card has no 'pool' entry); build one "
+                                "with `synthvid-factory build-pool KIND --out DIR`")
+    return {**pool, "items_built": ds.card["totals"]["videos"]}
+
+
+def check_pool_kind(source: str, url: str, card: dict) -> None:
+    if card["kind"] != source:
+        raise PoolMismatchError(f"--pool {source}={url}: that pool holds {card['kind']!r} items, not {source!r} "
+                                f"(pass it as --pool {card['kind']}=URL, or build a {source} pool)")
+
+
+def _adopt_pool_format(recipe, cards: dict):
+    """Take item_px / clip_frames / prior / pool seed from the given pools unless the recipe sets them; a
+    conflict between what the recipe asks and what a pool holds is an error naming both."""
+    import dataclasses
+
+    params, explicit = recipe.params, dict(getattr(recipe, "overrides", ()) or ())
+    changes = {}
+    for key, card_key in (("item_px", "item_px"), ("clip_frames", "clip_frames"), ("stylegan_prior", "prior"),
+                          ("pool_seed", "seed")):
+        values = {src: c[card_key] for src, c in cards.items() if card_key in c}
+        if not values:
+            continue
+        distinct = sorted(set(values.values()), key=str)
+        if len(distinct) > 1:
+            raise PoolMismatchError(f"{recipe.name}: the given pools disagree on {key} ({values}); give pools "
+                                    "built with the same setting")
+        value = distinct[0]
+        if getattr(params, key) == value:
+            continue
+        if key in explicit:
+            raise PoolMismatchError(f"{recipe.name}: {key} is {getattr(params, key)!r} but the given pool(s) "
+                                    f"{sorted(values)} hold {value!r}; drop the override or give a matching pool")
+        changes[key] = value
+    if not changes:
+        return recipe
+    return dataclasses.replace(recipe, params=dataclasses.replace(params, **changes).validate())
 
 
 def ensure_pools(recipes: list, out: str, videos: int, images: str | None, pool_urls: dict,
-                 build_fn, storage_options: dict | None = None) -> list:
+                 build_fn, storage_options: dict | None = None, root: str | None = None,
+                 device: str = "cpu") -> list:
     """For each recipe that reads pools: use the given pool URLs or build the pools under
-    <out>/_pools/, then return recipes with their PoolRefs attached. `build_fn(pool_recipes, root)` builds."""
+    <out>/_pools/ (or `root`), then return recipes with their PoolRefs attached. `build_fn(pool_recipes,
+    root)` builds. A given pool must hold the kind it is given for; its item format (item_px, clip_frames,
+    StyleGAN prior) is adopted unless the recipe overrides it differently (then: an error)."""
     import dataclasses
+
+    cards = {}
+    for source, url in pool_urls.items():
+        cards[source] = read_pool_card(url, storage_options)
+        check_pool_kind(source, url, cards[source])
+    available = {s: c["items_built"] for s, c in cards.items()}
 
     needed: dict[str, PoolRecipe] = {}
     per_recipe: dict[str, list] = {}
+    adopted = []
     for r in recipes:
+        used = {s: cards[s] for s in r.params.pools_needed() if s in cards}
+        r = _adopt_pool_format(r, used) if used else r
+        adopted.append(r)
         refs = []
         for source in r.params.pools_needed():
-            items = pool_items_needed(r.params, source, videos)
+            items = pool_items_needed(r.params, source, videos, available)
             if source in pool_urls:
                 refs.append(("url", source, pool_urls[source], items))
                 continue
-            pr = pool_recipe(source, r.params, items, images, explicit_size=r.params.pool_size > 0)
+            pr = pool_recipe(source, r.params, items, images, explicit_size=r.params.pool_size > 0, device=device)
             needed.setdefault(pr.name, pr)
             refs.append(("built", source, pr.name, pr.items))
         per_recipe[r.name] = refs
-    root = join(out, "_pools")
+    root = root or join(out, "_pools")
     if needed:
         build_fn(list(needed.values()), root)
     result = []
-    for r in recipes:
+    for r in adopted:
         refs = []
         for how, source, where, items in per_recipe[r.name]:
             url = where if how == "url" else join(root, where)

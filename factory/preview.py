@@ -1,7 +1,14 @@
-"""Pictures and clips for people: GIF, MP4 (H.264, for playing, not for training) and PNG contact sheets."""
+"""Pictures and clips for people: GIF, MP4 (H.264, for playing, not for training) and PNG contact sheets.
+
+Pool variants preview from small pools built once into a cache folder (default
+`$XDG_CACHE_HOME/synthvid/pools`, else `~/.cache/synthvid/pools`): 8 items, StyleGAN images at 64 px and
+latent-walk clips at 32 px (2 clips of 24 frames; the whole-frame clip variant previews 24 frames), so a
+fresh `preview --all` costs about a minute of CPU and later ones reuse the pools.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import cv2
@@ -12,10 +19,69 @@ from .recipe import Recipe
 from .render import Renderer
 
 
+STYLEGAN_PREVIEW_PX = 64                      # StyleGAN costs ~1 CPU-s per 64 px image, ~3 s at 256 px
+CLIP_PREVIEW = {"item_px": 32, "pool_size": 2, "clip_frames": 24}
+
+
+def default_pools_cache() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "synthvid", "pools")
+
+
+def preview_overrides(params, keep_frames: bool = False) -> dict:
+    """Small-pool settings for a preview of a pool variant (none for flat variants). `keep_frames` (for
+    `build --dry-run` estimates): whole-frame clip variants keep their frame count, with one full-length clip."""
+    needed = params.pools_needed()
+    if not needed:
+        return {}
+    extra = {}        # pool_size auto: a 1-video build uses 8 items (fewer when an image folder holds fewer)
+    if any(s.startswith("stylegan") for s in needed):
+        extra["item_px"] = STYLEGAN_PREVIEW_PX
+    if "stylegan-clips" in needed:
+        extra.update(CLIP_PREVIEW)
+        if params.background_mode == "pool-clip" and keep_frames:
+            extra.update(clip_frames=params.frames_max, pool_size=1)
+        elif params.background_mode == "pool-clip":
+            extra.update(frames_min=CLIP_PREVIEW["clip_frames"], frames_max=CLIP_PREVIEW["clip_frames"])
+    return extra
+
+
+def with_preview_pools(recipes: list, cache: str | None = None, images: str | None = None,
+                       pool_urls: dict | None = None, progress: bool = False, keep_frames: bool = False) -> list:
+    """Recipes with small pools attached (built into `cache` once, in this process); settings the recipe
+    overrides itself are kept. Flat recipes pass through unchanged."""
+    from .build import BuildError, build_pools
+    from .params import resolve
+    from .pool_artifact import ensure_pools
+
+    cache = cache or default_pools_cache()
+    out = []
+    for r in recipes:
+        if r.params.pools_needed():
+            mine = dict(r.overrides)
+            extra = {k: v for k, v in preview_overrides(r.params, keep_frames).items() if k not in mine}
+            if "frames_min" in mine or "frames_max" in mine:
+                extra.pop("frames_min", None)
+                extra.pop("frames_max", None)
+            r = dataclasses.replace(r, params=resolve(r.params, extra))
+        out.append(r)
+    if not any(r.params.pools_needed() for r in out):
+        return out
+    os.makedirs(cache, exist_ok=True) if "://" not in cache else None
+
+    def build_fn(pool_recipes, root):
+        try:
+            build_pools(pool_recipes, root, inline=True, progress=progress, device="cpu")
+        except BuildError:                  # a cache entry from another code version: rebuild it
+            build_pools(pool_recipes, root, inline=True, progress=progress, device="cpu", overwrite=True)
+
+    return ensure_pools(out, cache, 1, images, dict(pool_urls or {}), build_fn, root=cache)
+
+
 def render_preview_frames(recipe: Recipe, seed: int = 0, index: int = 0, max_frames: int | None = None) -> np.ndarray:
     lat = sample_latents(recipe.params, seed, index)
     n = lat.frames if max_frames is None else min(max_frames, lat.frames)
-    renderer = Renderer(lat, recipe.params)
+    renderer = Renderer(lat, recipe.params, pools=recipe.open_pools())
     return np.stack([renderer.frame(t).copy() for t in range(n)])
 
 
@@ -34,7 +100,14 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], columns: int = 8, tile: in
     return sheet
 
 
-def write_png(path: str, image: np.ndarray) -> None:
+def write_png(path: str, image: np.ndarray, palette: bool = False) -> None:
+    """RGB PNG; `palette=True` quantises to 256 colours (median cut, no dither): a third of the bytes, for docs."""
+    if palette:
+        from PIL import Image
+
+        Image.fromarray(image).quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                        dither=Image.Dither.NONE).save(path, optimize=True)
+        return
     if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
 

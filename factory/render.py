@@ -20,8 +20,8 @@ _ORIENTED = SHAPE_CODE["oriented_square"]
 _RECT = SHAPE_CODE["rectangle"]
 _TRI = SHAPE_CODE["triangle"]
 
-cv2.setNumThreads(1)
-_LABELS = [(k,) for k in range(256)]  # parallelism comes from Ray tasks; OpenCV's pool would only add jitter
+cv2.setNumThreads(1)  # parallelism comes from Ray tasks; OpenCV's thread pool would only add jitter
+_LABELS = [(k,) for k in range(256)]  # fill values of the 8-bit label map, built once
 
 
 def _local_corners(lat: Latents, params: VideoParams) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +86,6 @@ class Renderer:
         self.corners, self.pivots = _local_corners(lat, params)
         self.nverts = np.where(lat.shape == _TRI, 3, 4)
         self.is_circle = lat.shape == _CIRCLE
-        self.colours = [tuple(int(v) for v in c) for c in lat.colour]
         self.cos_d, self.sin_d = np.cos(lat.direction), np.sin(lat.direction)
         self.affine = params.affine and lat.count > 0
         if self.affine and params.affine_mode == "compound":
@@ -233,7 +232,7 @@ class Renderer:
             np.take(palette, labels, axis=0, out=img)
         background = self._background_image(t)
         if background is not None:
-            np.copyto(img, background, where=(labels == 0)[..., None])
+            cv2.copyTo(background, cv2.compare(labels, 0, cv2.CMP_EQ), img)
         if self.textured and n:
             self._composite(img, labels, idx, cx, cy, A, pts if not self.all_circles else None, ell, t)
         return img
@@ -265,6 +264,19 @@ class Renderer:
             self.crop_offset = (np.zeros((lat.count, 2)) if p.crop == "reference"
                                 else np.floor(lat.crop_u * room[:, None]))
             self._scale = 2 * res / p.item_px           # items stand for a (2 res)^2 texture, as the reference
+            self._item_cache: dict = {}
+            # static items: one atlas per video (slots filled on first show), one remap per frame
+            uniq, slot_of = np.unique(self.items, return_inverse=True)
+            cols = max(1, math.ceil(math.sqrt(len(uniq))))
+            P = self._item_px = p.item_px
+            self._atlas_ok = (not p.dynamic and lat.count > 0 and cols * P < 32000 and
+                              math.ceil(len(uniq) / cols) * P < 32000)
+            if self._atlas_ok:
+                self._slot_of, self._atlas_cols = slot_of.reshape(-1), cols
+                self._slot_loaded = np.zeros(len(uniq), bool)
+                # one spare row and column: bilinear neighbours of the last slot's edge stay inside
+                self._atlas = np.zeros((math.ceil(len(uniq) / cols) * P + 1, cols * P + 1, 3), np.uint8)
+                self._grid_y, self._grid_x = (g.astype(np.float32) for g in np.mgrid[0:res, 0:res])
         self.is_static = self.static_replacement or not (
             self.moving or p.dynamic or p.background_mode == "pool-clip")
 
@@ -308,7 +320,14 @@ class Renderer:
     def _item_frame(self, i: int, t: int) -> np.ndarray:
         pool, item = self._fill_pool, int(self.items[i])
         if not self.params.dynamic:
-            return pool.frame(item, 0)
+            # one decode per item and video (an object keeps its item for life); bounded, oldest out first
+            frame = self._item_cache.get(item)
+            if frame is None:
+                frame = pool.frame(item, 0)
+                if len(self._item_cache) >= ITEM_CACHE:
+                    del self._item_cache[next(iter(self._item_cache))]
+                self._item_cache[item] = frame
+            return frame
         length = pool.clip_length(item)
         if length == 1:
             return pool.frame(item, 0)
@@ -321,45 +340,145 @@ class Renderer:
     def _composite(self, img, labels, idx, cx, cy, A, pts, ell, t) -> None:
         """Fill each textured object that shows with its crop: the item is warped with the object's affine
         map (so the crop moves, turns, scales and shears with it), only over the object's bounding box, and
-        copied where the object's label shows."""
+        copied where the object's label shows. The geometry of every shown object is one batch of numpy;
+        the loop is one warp, one compare and one masked copy per object (all OpenCV)."""
         p, res, lat = self.params, self.res, self.lat
-        counts = np.bincount(labels.ravel(), minlength=len(idx) + 1)
-        ident = np.eye(2)
-        k = self._scale
-        for j, i in enumerate(idx.tolist()):
-            if counts[j + 1] == 0:
-                continue                                     # fully hidden this frame
-            r = float(lat.radius[i])
-            circle = self.is_circle[i]
-            if circle:
-                Ai = A[i] if A is not None and p.circle_affine != "none" else ident
-                if p.circle_affine == "reference-onthefly" and A is not None:
-                    Ai = np.diag(1 + lat.scale[i] * t)
-                ext = np.abs(Ai).sum(axis=1) * r + 1
-                lo, hi = np.array([cx[i], cy[i]]) - ext, np.array([cx[i], cy[i]]) + ext
-                pivot, shift = np.zeros(2), np.array([r, r])
-            else:
-                Ai = A[i] if A is not None else ident
-                lo, hi = pts[j].min(axis=0), pts[j].max(axis=0)
-                pivot = self.pivots[i]
-                shift = np.zeros(2) if p.affine_pivot == "reference" else np.array([r, r])
-            x0, y0 = max(int(np.floor(lo[0])), 0), max(int(np.floor(lo[1])), 0)
-            x1, y1 = min(int(np.ceil(hi[0])) + 1, res), min(int(np.ceil(hi[1])) + 1, res)
+        counts = np.bincount(labels.ravel(), minlength=len(idx) + 1)[1:]
+        show = np.flatnonzero(counts[:len(idx)])            # fully hidden objects cost nothing
+        if not len(show):
+            return
+        obj = idx[show]
+        m = len(obj)
+        r = self.radius_f[obj]
+        circle = self.is_circle[obj]
+        Ai = A[obj] if A is not None else np.broadcast_to(np.eye(2), (m, 2, 2)).copy()
+        if circle.any():
+            if A is None or p.circle_affine == "none":
+                Ai[circle] = np.eye(2)
+            elif p.circle_affine == "reference-onthefly":
+                d = 1 + lat.scale[obj[circle]] * t
+                Ai[circle] = 0
+                Ai[circle, 0, 0], Ai[circle, 1, 1] = d[:, 0], d[:, 1]
+        centre = np.stack([cx[obj], cy[obj]], 1).astype(np.float64)
+        pivot, shift = np.zeros((m, 2)), np.repeat(r[:, None], 2, axis=1)
+        poly = ~circle
+        if poly.any():
+            pivot[poly] = self.pivots[obj[poly]]
+            if p.affine_pivot == "reference":
+                shift[poly] = 0
+        M = np.empty((m, 2, 3))
+        M[:, :, :2] = Ai * self._scale
+        M[:, :, 2] = centre + pivot - np.einsum("nij,nj->ni", Ai, self.crop_offset[obj] + shift + pivot)
+        if self._atlas_ok:
+            self._composite_atlas(img, labels, show, obj, M)
+            return
+        lo, hi = np.empty((m, 2)), np.empty((m, 2))       # the per-object path: bounding boxes
+        if circle.any():
+            ext = np.abs(Ai[circle]).sum(axis=2) * r[circle, None] + 1
+            lo[circle], hi[circle] = centre[circle] - ext, centre[circle] + ext
+        if poly.any():
+            pp = pts[show[poly]]
+            lo[poly], hi[poly] = pp.min(axis=1), pp.max(axis=1)
+        x0y0 = np.maximum(np.floor(lo).astype(np.int64), 0)
+        x1y1 = np.minimum(np.ceil(hi).astype(np.int64) + 1, res)
+        M[:, :, 2] -= x0y0
+        boxes = np.concatenate([x0y0, x1y1], 1).tolist()
+        labels_of = (show + 1).tolist()
+        warp, compare, copy_to, bounding = cv2.warpAffine, cv2.compare, cv2.copyTo, cv2.boundingRect
+        flags, border, eq = cv2.INTER_LINEAR, cv2.BORDER_REFLECT_101, cv2.CMP_EQ
+        saturate, colours = p.saturate, lat.colour
+        for q, i in enumerate(obj.tolist()):
+            x0, y0, x1, y1 = boxes[q]
             if x1 <= x0 or y1 <= y0:
                 continue
-            centre = np.array([cx[i], cy[i]], np.float64)
-            offset = self.crop_offset[i]
-            M = np.empty((2, 3))
-            M[:, :2] = Ai * k
-            M[:, 2] = centre + pivot - Ai @ (offset + shift + pivot) - (x0, y0)
-            crop = cv2.warpAffine(self._item_frame(i, t), M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT_101)
-            if p.saturate == "wrap":
-                np.add(crop, lat.colour[i], out=crop, casting="unsafe")    # uint8 arithmetic wraps
-            elif p.saturate == "clip":
-                crop = cv2.add(crop, np.full_like(crop, 0) + lat.colour[i])
-            mask = labels[y0:y1, x0:x1] == (j + 1)
-            np.copyto(img[y0:y1, x0:x1], crop, where=mask[..., None])
+            mask = compare(labels[y0:y1, x0:x1], labels_of[q], eq)
+            # warp only the box of the pixels that show (objects in front hide most of a large one)
+            bx, by, bw, bh = bounding(mask)
+            if bw == 0 or bh == 0:
+                continue
+            Mq = M[q]
+            if bx or by:
+                Mq = Mq.copy()
+                Mq[0, 2] -= bx
+                Mq[1, 2] -= by
+            crop = warp(self._item_frame(i, t), Mq, (bw, bh), flags=flags, borderMode=border)
+            if saturate == "wrap":
+                np.add(crop, colours[i], out=crop)                       # uint8 arithmetic wraps
+            elif saturate == "clip":
+                crop = cv2.add(crop, np.full_like(crop, 0) + colours[i])  # saturates at 255
+            x0, y0 = x0 + bx, y0 + by
+            copy_to(crop, mask[by:by + bh, bx:bx + bw], img[y0:y0 + bh, x0:x0 + bw])
+
+    def _composite_atlas(self, img, labels, show, obj, M) -> None:
+        """Static items: every shown object's item sits in one atlas image (decoded once per video), and
+        one remap of the whole frame fills every object: per pixel, its object's inverse affine map
+        (looked up by label) gives the item coordinate, reflected into the item (BORDER_REFLECT_101: for
+        bilinear sampling, reflecting the coordinate equals reflecting the neighbours), then shifted to the
+        item's atlas slot."""
+        p = self.params
+        P = self._item_px
+        slots = self._slot_of[obj]
+        for q in np.flatnonzero(~self._slot_loaded[slots]).tolist():
+            s = int(slots[q])
+            item = self._fill_pool.frame(int(self.items[obj[q]]), 0)
+            if item.shape[0] != P or item.shape[1] != P:
+                raise ValueError(f"pool item of {item.shape[:2]} px, expected {P} (item_px)")
+            r0, c0 = (s // self._atlas_cols) * P, (s % self._atlas_cols) * P
+            self._atlas[r0:r0 + P, c0:c0 + P] = item
+            self._slot_loaded[s] = True
+        n = int(show[-1]) + 2                               # labels in the map: 0 and show + 1
+        # inverse affine map per shown object: frame pixel -> item pixel
+        inv = np.empty_like(M)
+        inv[:, :, :2] = np.linalg.inv(M[:, :, :2])
+        inv[:, :, 2] = -np.einsum("nij,nj->ni", inv[:, :, :2], M[:, :, 2])
+        table = np.zeros((8, max(n, 256)), np.float32)
+        table[:6, show + 1] = inv.reshape(-1, 6).T
+        table[6, show + 1] = (slots % self._atlas_cols) * P
+        table[7, show + 1] = (slots // self._atlas_cols) * P
+        table[6:, 0] = -1e6                 # background pixels map outside the atlas: remap leaves them be
+        if labels.dtype == np.uint8:
+            a, b, c, d, e, f, ox, oy = (cv2.LUT(labels, table[k, :256]) for k in range(8))
+        else:
+            a, b, c, d, e, f, ox, oy = (np.take(table[k], labels) for k in range(8))
+        X, Y = self._grid_x, self._grid_y
+        u = a
+        u *= X
+        b *= Y
+        u += b
+        u += c
+        v = d
+        v *= X
+        e *= Y
+        v += e
+        v += f
+        last, period = np.float32(P - 1), np.float32(2 * (P - 1))
+        for w in (u, v):                                    # reflect-101 into [0, P-1] where needed
+            lo, hi = cv2.minMaxLoc(w)[:2]
+            if lo < 0 or hi > last:
+                # x -> (P-1) - |x mod 2(P-1) - (P-1)|
+                k = np.floor(w * np.float32(1 / period))
+                k *= period
+                w -= k
+                w -= last
+                np.abs(w, out=w)
+                np.subtract(last, w, out=w)
+                np.maximum(w, 0, out=w)
+        u += ox
+        v += oy
+        if p.saturate == "none":
+            # straight into the frame; BORDER_TRANSPARENT leaves the background (mapped outside) untouched
+            cv2.remap(self._atlas, u, v, cv2.INTER_LINEAR, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
+            return
+        filled = cv2.remap(self._atlas, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if p.saturate == "wrap":       # img holds each object's flat colour where its label shows
+            np.add(filled, img, out=filled)                           # uint8 arithmetic wraps
+        elif p.saturate == "clip":
+            filled = cv2.add(filled, img)                             # saturates at 255
+        mask = cv2.compare(labels, 0, cv2.CMP_GT) if labels.dtype == np.uint8 else (labels > 0).view(np.uint8)
+        cv2.copyTo(filled, mask, img)
+
+
+ITEM_CACHE = 256      # decoded items kept per video: 256 x 256 px x 3 B = 48 MB at most
 
 
 def render_frame(latents: Latents, params: VideoParams, t: int) -> np.ndarray:

