@@ -9,7 +9,12 @@ export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
 DEMO_OUT    ?= out
-DEMO_VIDEOS ?= 32
+DEMO_VIDEOS ?= 8
+# Small enough for a 2-core machine in a few minutes: 128 px frames, 20-30 frame videos, 8-item pools of
+# 32 px items. An untrained StyleGAN costs ~0.3 CPU-s per frame even at 32 px (512 channels at low
+# resolution), and the two latent-walk variants need one clip per object pool item / per video. Drop these
+# settings for real builds.
+DEMO_SIZE   ?= --size 128 --frames 20-30 --pool-size 8 --param item_px=32 --param clip_frames=30
 
 .PHONY: install demo test bench clean
 
@@ -27,10 +32,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/synthvid-factory list
-	$(BIN)/synthvid-factory build --all --out $(DEMO_OUT) --videos $(DEMO_VIDEOS) --videos-per-shard 8 --workers 2
+	$(BIN)/synthvid-factory build --all --out $(DEMO_OUT) --videos $(DEMO_VIDEOS) --videos-per-shard 4 --workers 2 $(DEMO_SIZE)
 	$(BIN)/synthvid-factory verify $(DEMO_OUT)
 	mkdir -p $(DEMO_OUT)/previews
-	$(BIN)/synthvid-factory preview --all --out $(DEMO_OUT)/previews/gallery.png
+	$(BIN)/synthvid-factory preview --all --out $(DEMO_OUT)/previews/gallery.png $(DEMO_SIZE) --pools-cache $(DEMO_OUT)/_pools
 	$(BIN)/synthvid-factory preview accelerating-shapes --out $(DEMO_OUT)/previews/accelerating-shapes.gif
 	@echo
 	@echo "Datasets:  $(DEMO_OUT)/<variant>/ (shards *.tar, manifest-*.parquet, card.json)"

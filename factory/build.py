@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import synthvid
 from synthvid.manifests import layout
 from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parquet_bytes
 from synthvid.manifests.storage import check_writable, is_local, join
@@ -54,7 +55,7 @@ class ShardJob:
     def config(self) -> dict:
         """What decides the bytes: recorded in the card, hashed into the fingerprint."""
         return {"recipe": self.recipe.to_dict(), "seed": self.seed, "videos": self.videos,
-                "videos_per_shard": self.per_shard, "code_version": code_version(),
+                "videos_per_shard": self.per_shard, "synthvid_version": synthvid.__version__,
                 "software": software_versions(), "schema_version": layout.SCHEMA_VERSION}
 
     def fingerprint(self) -> str:
@@ -114,6 +115,9 @@ def finalize(out: OutputDir, job: ShardJob, markers: list[dict], fingerprint: st
         "description": job.recipe.description,
         "paper_ucf101_ft": job.recipe.paper_ucf101_ft,
         **job.config(),
+        # provenance: the exact commit that wrote this card. The resume identity (fingerprint) holds the
+        # release version instead, so a rebuilt checkout can finish a build without --overwrite.
+        "code_version": code_version(),
         "fingerprint": fingerprint,
         "payload": {"member": layout.FRAMES_EXT, "format": "svf1", "codec": "zstd", "lossless": True},
         "sample_members": [layout.FRAMES_EXT, layout.META_EXT, layout.LATENTS_EXT],

@@ -11,6 +11,11 @@ import tempfile
 import pytest
 
 TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
+# The build the learning test pretrains on (static-circles): 32 px, 4-8 frames, two circles of 4-16 px radius
+# centred inside the frame. A masked patch that is not flat mostly holds an arc of a circle whose neighbouring
+# patches are visible, so the model can beat the patch-mean baseline only by continuing those edges.
+LEARN = {"size": 32, "frames_min": 4, "frames_max": 8, "objects": 2, "position_range": 1.0, "radius_min": 0.15,
+         "radius_max": 0.5, "radius_sigma": 1.0}
 _ROOT = None
 _BUILT: dict = {}
 
