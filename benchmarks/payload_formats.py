@@ -122,7 +122,7 @@ def main() -> int:
     pools = recipe.open_pools()
     videos = [np.stack([f.copy() for f in Renderer(sample_latents(recipe.params, 0, i), recipe.params, pools).frames()])
               for i in range(args.videos)]
-    candidates = {"svf (raw+zstd-1, ours)": svf(), "svf zstd -1 (fast)": svf(-1), "svf zstd -5 (fast)": svf(-5),
+    candidates = {"svf (raw+zstd -1, ours)": svf(), "svf zstd 1": svf(1), "svf zstd -5 (fast)": svf(-5),
                   "svf zstd 3": svf(3), "raw+zlib-1": zlib1(), "png-1": png(1), "jpeg-95": jpeg(95),
                   "h264 crf18 yuv420p": h264(18, "yuv420p"), "h264 crf18 yuv444p": h264(18, "yuv444p")}
     if args.quick:

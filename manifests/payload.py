@@ -24,7 +24,7 @@ import zstandard
 MAGIC = b"SVF1"
 EXTENSION = "svf"
 _INDEX = struct.Struct("<QI")
-DEFAULT_LEVEL = 1
+DEFAULT_LEVEL = -1   # zstd fast mode: see ARCHITECTURE.md, "The payload, chosen by measurement"
 
 
 class PayloadError(ValueError):
