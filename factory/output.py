@@ -21,7 +21,8 @@ import time
 import uuid
 
 from synthvid.manifests import layout
-from synthvid.manifests.storage import StorageError, Store, check_writable, file_digest, join, with_retries
+from synthvid.manifests.storage import (StorageError, Store, atomic_local_write, check_writable, file_digest, join,
+                                        with_retries)
 
 _CHECKED: set[str] = set()  # remote outputs already probed by this process
 
@@ -115,19 +116,7 @@ class OutputDir:
 
     def put_bytes(self, rel: str, data: bytes) -> None:
         if self.local:
-            # a sibling temp name, not .tmp/: small files must not depend on the shards' scratch folder
-            os.makedirs(os.path.dirname(self._p(rel)) or ".", exist_ok=True)
-            tmp = f"{self._p(rel)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.makedirs(os.path.dirname(self._p(rel)) or ".", exist_ok=True)
-                os.replace(tmp, self._p(rel))
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            atomic_local_write(self._p(rel), data)
         else:
             self.store.put_bytes(rel, data)
 

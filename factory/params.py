@@ -124,16 +124,20 @@ class VideoParams:
             bad("clip_frames", f"whole-frame clips need clip_frames >= frames_max ({self.frames_max})")
         return self
 
+    def pool_views(self) -> list[str]:
+        """The pools this parameter set reads, as named in it ("textures", "images+textures", ...)."""
+        names = set()
+        if self.fill == "pool":
+            names.add(self.pool)
+        if self.background_mode in ("pool-image", "pool-clip"):
+            names.add(self.background_pool or self.pool)
+        if self.static_fraction > 0:
+            names.add(self.static_pool)
+        return sorted(names)
+
     def pools_needed(self) -> list[str]:
         """Every single-source pool this parameter set reads from (mixed pools split into their parts)."""
-        names = []
-        if self.fill == "pool":
-            names.append(self.pool)
-        if self.background_mode in ("pool-image", "pool-clip"):
-            names.append(self.background_pool or self.pool)
-        if self.static_fraction > 0:
-            names.append(self.static_pool)
-        return sorted({part for name in names for part in name.split("+")})
+        return sorted({part for name in self.pool_views() for part in name.split("+")})
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

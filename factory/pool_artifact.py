@@ -207,14 +207,7 @@ def open_pools(refs: tuple, params) -> dict:
     """Pool views by name ("textures", "images+textures", ...) for every pool the parameters read."""
     readers = {r.source: PoolReader(r.url, r.storage_options, limit=r.items) for r in refs}
     views: dict = {}
-    names = set()
-    if params.fill == "pool":
-        names.add(params.pool)
-    if params.background_mode in ("pool-image", "pool-clip"):
-        names.add(params.background_pool or params.pool)
-    if params.static_fraction > 0:
-        names.add(params.static_pool)
-    for name in names:
+    for name in params.pool_views():
         parts = name.split("+")
         if len(parts) == 1:
             views[name] = readers[name]

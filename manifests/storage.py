@@ -478,7 +478,7 @@ class Store:
     def put_bytes(self, rel: str, data: bytes) -> None:
         path = self.path(rel)
         if self.local:
-            _atomic_local_write(path, data)
+            atomic_local_write(path, data)
             return
         self._call("write", rel, self.fs.pipe_file, path, data)
         _invalidate(self.fs, path)
@@ -551,7 +551,8 @@ class Store:
         return n
 
 
-def _atomic_local_write(path: str, data: bytes) -> None:
+def atomic_local_write(path: str, data: bytes) -> None:
+    """Write a whole small file so that readers see the old file or the new one, never a part."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
