@@ -28,11 +28,3 @@ def substream(seed: int, index: int, name: str) -> np.random.Generator:
     """An independent generator for one latent group of one sample."""
     entropy = _int_words(int(seed)) + _int_words(int(index)) + _name_words(name)
     return np.random.Generator(np.random.Philox(np.random.SeedSequence(entropy)))
-
-
-def derive_seed(seed: int, *parts: int | str) -> int:
-    """A 63-bit seed derived from a seed and labels (epoch seeds, pool seeds, ...)."""
-    h = hashlib.sha256(str(int(seed)).encode())
-    for p in parts:
-        h.update(b"\x00" + str(p).encode())
-    return int.from_bytes(h.digest()[:8], "little") >> 1
