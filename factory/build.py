@@ -94,11 +94,7 @@ def committed_marker(out: OutputDir, job: ShardJob, shard_index: int, fingerprin
     if marker.get("fingerprint") != fingerprint:
         return None
     shard = marker.get("shard", {})
-    if out.size(name) != shard.get("bytes"):
-        return None
-    if out.sha256(name) != shard.get("sha256"):
-        return None
-    return marker
+    return marker if out.matches(name, shard.get("bytes"), shard.get("sha256")) else None
 
 
 def finalize(out: OutputDir, job: ShardJob, markers: list[dict], fingerprint: str) -> dict:
