@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,13 @@ def test_incomplete_variant_is_refused(tmp_path):
     assert open_dataset(os.path.join(out, "moving-circles")).num_samples == 4
 
 
+def committed_markers(commit_dir: str) -> list[str]:
+    """Finished shard markers only: a marker being written shows up first under a temporary sibling name."""
+    if not os.path.isdir(commit_dir):
+        return []
+    return [m for m in os.listdir(commit_dir) if re.fullmatch(r".+-\d{6}\.json", m)]
+
+
 def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
     """SIGKILL the whole build while one shard is committed and another in flight; the resumed build keeps
     the committed shards untouched and ends identical to an uninterrupted build."""
@@ -143,7 +151,7 @@ def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
     deadline = time.time() + 120
     try:
         while time.time() < deadline:
-            markers = [m for m in os.listdir(commit_dir) if m != "build.json"] if os.path.isdir(commit_dir) else []
+            markers = committed_markers(commit_dir)
             in_flight = os.listdir(tmp_dir) if os.path.isdir(tmp_dir) else []
             if markers and in_flight and len(markers) < 6:
                 break
@@ -154,10 +162,21 @@ def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)     # the build's own process group, by its handle
         proc.wait()
-    # orphaned tasks of the killed job may still finish; wait until the folder is quiet
+    # Ray ends a dead driver's tasks lazily: orphaned tasks of the killed job may still write (a growing temp
+    # file, a sibling rename). Wait until names and sizes in every folder they touch stay still for 3 s.
+    def snapshot():
+        entries = []
+        for folder in (vdir, commit_dir, tmp_dir):
+            for name in (os.listdir(folder) if os.path.isdir(folder) else []):
+                try:
+                    entries.append((folder, name, os.stat(os.path.join(folder, name)).st_size))
+                except FileNotFoundError:
+                    entries.append((folder, name, -1))
+        return sorted(entries)
+
     last, quiet_since = None, time.time()
-    while time.time() - quiet_since < 2.0:
-        state = sorted(os.listdir(commit_dir)) + sorted(os.listdir(tmp_dir) if os.path.isdir(tmp_dir) else [])
+    while time.time() - quiet_since < 3.0:
+        state = snapshot()
         if state != last:
             last, quiet_since = state, time.time()
         time.sleep(0.1)
@@ -165,11 +184,10 @@ def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
     with pytest.raises(IncompleteDatasetError):
         open_dataset(vdir)
     committed = {}
-    for m in os.listdir(commit_dir):
-        if m != "build.json":
-            shard = m.replace(".json", ".tar")
-            st = os.stat(os.path.join(vdir, shard))
-            committed[shard] = (st.st_mtime_ns, st.st_size)
+    for m in committed_markers(commit_dir):
+        shard = m.replace(".json", ".tar")
+        st = os.stat(os.path.join(vdir, shard))
+        committed[shard] = (st.st_mtime_ns, st.st_size)
     assert 1 <= len(committed) < 6
 
     assert cli_main(["build", variant, "--out", killed, "--workers", "2", "--no-progress", *args]) == 0
