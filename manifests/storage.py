@@ -14,6 +14,7 @@ after the budget) become a one-line `StorageError` naming the URL, bucket and ke
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -551,34 +552,50 @@ class Store:
         return n
 
 
-def atomic_local_write(path: str, data: bytes) -> None:
-    """Write a whole small file so that readers see the old file or the new one, never a part."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+@contextlib.contextmanager
+def open_atomic(path: str, mode: str = "wb"):
+    """A local file that readers see whole or not at all: written to a temporary sibling, flushed and
+    fsync'd, renamed over `path`, and the folder fsync'd so the rename survives a power cut. An exception
+    inside the block leaves `path` as it was."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        with open(tmp, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(folder)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:   # not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_local_write(path: str, data: bytes) -> None:
+    """Write a whole small file so that readers see the old file or the new one, never a part."""
+    with open_atomic(path) as f:
+        f.write(data)
 
 
 def _atomic_local_copy(src: str, path: str) -> None:
     import shutil
 
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with open_atomic(path) as f, open(src, "rb") as s:
+        shutil.copyfileobj(s, f, CHUNK)
 
 
 # --------------------------------------------------------------------------------- start-up check
