@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .params import SHAPES, VideoParams
-from .rng import substream
+from synthvid.manifests.seeds import substream
 
 SHAPE_CODE = {name: i for i, name in enumerate(SHAPES)}
 

@@ -21,7 +21,7 @@ from synthvid.manifests.payload import FramesEncoder, FramesPayload
 from synthvid.manifests.reader import open_dataset
 from synthvid.manifests.storage import join
 
-from .rng import substream
+from synthvid.manifests.seeds import substream
 
 PAPER_POOL_SIZE = 300_000
 ITEMS_PER_SHARD = 64

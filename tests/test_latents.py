@@ -6,7 +6,7 @@ import pytest
 from synthvid.factory.latents import SHAPE_CODE, radius_grid_cdf, sample_latents
 from synthvid.factory.params import SHAPES, VideoParams
 from synthvid.factory.recipe import from_variant
-from synthvid.factory.rng import substream
+from synthvid.manifests.seeds import substream
 
 
 def pooled(variant, videos=8, **overrides):

@@ -22,7 +22,7 @@ from synthvid.factory.pool_artifact import PoolMismatchError, PoolRecipe, ensure
 from synthvid.factory.pools.natural import NaturalImageError
 from synthvid.factory.recipe import from_variant
 from synthvid.factory.render import Renderer
-from synthvid.factory.rng import substream
+from synthvid.manifests.seeds import substream
 from synthvid.factory.variants import list_variants
 from synthvid.manifests.payload import FramesPayload
 from tests.helpers import TINY_POOLS, tree_digest

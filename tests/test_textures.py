@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synthvid.factory.pools import textures as tx
-from synthvid.factory.rng import substream
+from synthvid.manifests.seeds import substream
 
 
 def _fit_amplitude_slope(img: np.ndarray, fmin: float, fmax: float) -> float:

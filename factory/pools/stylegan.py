@@ -67,7 +67,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthvid.factory.rng import substream
+from synthvid.manifests.seeds import substream
 
 PRIORS = ("oriented", "high-freq")
 W_DIM = 512

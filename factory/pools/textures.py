@@ -4,7 +4,7 @@ One texture = one pure function of (pool seed, index, size)::
 
     make_texture(pool_seed, index, size=256) -> (size, size, 3) uint8
 
-Every random draw comes from a named sub-stream of (pool seed, index) (`synthvid.factory.rng.substream`):
+Every random draw comes from a named sub-stream of (pool seed, index) (`synthvid.manifests.seeds.substream`):
 ``textures.colour`` (colour model), ``textures.spectrum`` (slopes), ``textures.wmm`` (band shapes) and
 ``textures.init`` (the starting noise). A stage's draws never shift another's.
 
@@ -68,7 +68,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from synthvid.factory.rng import substream
+from synthvid.manifests.seeds import substream
 
 NAME = "stat-spectrum_color_wmm"
 N_ORIENTATIONS = 4
