@@ -39,15 +39,15 @@ def reference_for(variant) -> float | None:
     while name is not None:
         if name in AUTHORS_CPU_S:
             return AUTHORS_CPU_S[name]
-        from synthvid.factory.variants import get_variant
+        from synthvid.factory.generate.variants import get_variant
         name = get_variant(name).base
     return None
 
 
 def cpu_per_video(recipe, videos: int, seed: int = 0) -> tuple[float, int]:
     """CPU seconds per video of rendering, encoding, writing and committing one shard in this process."""
-    from synthvid.factory.build import ShardJob, build_shard
-    from synthvid.factory.versions import software_versions
+    from synthvid.factory.pipeline.build import ShardJob, build_shard
+    from synthvid.factory.pipeline.versions import software_versions
 
     with tempfile.TemporaryDirectory() as out:
         job = ShardJob(recipe, seed, videos, videos, os.path.join(out, recipe.name))
@@ -91,7 +91,7 @@ def ray_worker_speedup(recipe, videos: int, per_shard: int) -> float:
     """Wall time of the same build with 1 and 2 workers, Ray already started (start-up excluded)."""
     import ray
 
-    from synthvid.factory.build import build_variants
+    from synthvid.factory.pipeline.build import build_variants
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
@@ -131,7 +131,7 @@ def default_pools_dir() -> str:
 
 def pool_overrides(name: str, args) -> tuple[dict, str | None]:
     """Overrides for measuring a variant, and a note when its pool is smaller than the variant's default."""
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.generate.recipe import from_variant
 
     params = from_variant(name).params
     over = {"size": args.size}
@@ -149,8 +149,8 @@ def pool_overrides(name: str, args) -> tuple[dict, str | None]:
 
 def with_pools(recipes: list, videos: int, pools_dir: str) -> list:
     """Attach pools (built once into pools_dir, in this process, outside any timing)."""
-    from synthvid.factory.build import BuildError, build_pools
-    from synthvid.factory.pool_artifact import ensure_pools
+    from synthvid.factory.pipeline.build import BuildError, build_pools
+    from synthvid.factory.pools.artifact import ensure_pools
 
     if not any(r.params.pools_needed() for r in recipes):
         return recipes
@@ -198,8 +198,8 @@ def main() -> int:
     ap.add_argument("--no-scaling", action="store_true", help="skip the 1-vs-2-worker measurement")
     args = ap.parse_args()
 
-    from synthvid.factory.recipe import from_variant
-    from synthvid.factory.variants import get_variant, list_variants
+    from synthvid.factory.generate.recipe import from_variant
+    from synthvid.factory.generate.variants import get_variant, list_variants
 
     names = args.variants or [v.name for v in list_variants(buildable=True)]
     if "accelerating-shapes" not in names and not args.profile:

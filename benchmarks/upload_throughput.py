@@ -44,10 +44,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from synthvid.factory.build import build_variants
-    from synthvid.factory.params import parse_frames
-    from synthvid.factory.publish import publish
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.pipeline.build import build_variants
+    from synthvid.factory.generate.params import parse_frames
+    from synthvid.factory.pipeline.publish import publish
+    from synthvid.factory.generate.recipe import from_variant
     from tests.fixtures_s3 import S3Server
 
     overrides = {"size": args.size, **parse_frames(args.frames)}

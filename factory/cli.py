@@ -10,10 +10,10 @@ import sys
 from synthvid.manifests.reader import IncompleteDatasetError
 from synthvid.manifests.storage import StorageError, join, redact
 
-from .build import DEFAULT_VIDEOS_PER_SHARD, BuildError, build_variants
-from .params import parse_frames
-from .recipe import from_variant, load_recipe
-from .variants import NotBuildableError, UnknownVariantError, get_variant, list_variants
+from .pipeline.build import DEFAULT_VIDEOS_PER_SHARD, BuildError, build_variants
+from .generate.params import parse_frames
+from .generate.recipe import from_variant, load_recipe
+from .generate.variants import NotBuildableError, UnknownVariantError, get_variant, list_variants
 
 PROG = "synthvid-factory"
 # Errors a user can fix from the message alone: printed as one line, exit status 2.
@@ -74,8 +74,8 @@ def cmd_list(args) -> int:
 
 def _pool_urls(args) -> dict:
     """--pool KIND=URL options as {kind: url}; every pool's card is checked against its KIND."""
-    from .params import POOL_SOURCES
-    from .pool_artifact import check_pool_kind, read_pool_card
+    from .generate.params import POOL_SOURCES
+    from .pools.artifact import check_pool_kind, read_pool_card
 
     urls: dict = {}
     for kind, url in (getattr(args, "pool", None) or []):
@@ -97,8 +97,8 @@ def cmd_build(args) -> int:
     storage_options = dict(args.storage_option or [])
     pool_urls = _pool_urls(args)
     if args.dry_run:
-        from .estimate import estimate, format_bytes
-        from .preview import with_preview_pools
+        from .tools.estimate import estimate, format_bytes
+        from .tools.preview import with_preview_pools
 
         if any(r.params.pools_needed() for r in recipes):
             recipes = with_preview_pools(recipes, args.pools_cache, args.images, pool_urls, keep_frames=True)
@@ -156,8 +156,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_build_pool(args) -> int:
-    from .build import build_pools
-    from .pool_artifact import PoolRecipe
+    from .pipeline.build import build_pools
+    from .pools.artifact import PoolRecipe
 
     kind = args.kind
     storage_options = dict(args.storage_option or [])
@@ -193,7 +193,7 @@ def cmd_build_pool(args) -> int:
 
 
 def cmd_preview(args) -> int:
-    from .preview import contact_sheet, render_preview_frames, with_preview_pools, write_png, write_preview
+    from .tools.preview import contact_sheet, render_preview_frames, with_preview_pools, write_png, write_preview
 
     overrides = _overrides(args)
     pool_urls = _pool_urls(args)
@@ -243,7 +243,7 @@ def _add_pool_options(p: argparse.ArgumentParser, cache: bool) -> None:
                         "stylegan-clips, images; checked against the pool's card, read from it when left "
                         "out); repeatable")
     if cache:
-        from .preview import default_pools_cache
+        from .tools.preview import default_pools_cache
         p.add_argument("--pools-cache", default=None, metavar="DIR",
                        help=f"where small preview pools are built once (default {default_pools_cache()})")
 
@@ -313,7 +313,7 @@ def parser() -> argparse.ArgumentParser:
     _add_params(p)
     p.set_defaults(func=cmd_preview)
 
-    from .publish import add_publish_parser
+    from .pipeline.publish import add_publish_parser
 
     add_publish_parser(sub)
     for register in _EXTRA_COMMANDS:

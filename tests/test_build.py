@@ -15,12 +15,12 @@ import time
 import numpy as np
 import pytest
 
-from synthvid.factory.build import BuildError, build_variants
+from synthvid.factory.pipeline.build import BuildError, build_variants
 from synthvid.factory.cli import main as cli_main
-from synthvid.factory.latents import sample_latents
-from synthvid.factory.output import BuildLock, OutputDir
-from synthvid.factory.recipe import from_variant, load_recipe
-from synthvid.factory.render import Renderer
+from synthvid.factory.generate.latents import sample_latents
+from synthvid.factory.pipeline.output import BuildLock, OutputDir
+from synthvid.factory.generate.recipe import from_variant, load_recipe
+from synthvid.factory.generate.render import Renderer
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset

@@ -15,15 +15,15 @@ import tarfile
 import numpy as np
 import pytest
 
-from synthvid.factory.build import build_variants, pool_device
-from synthvid.factory.latents import make_latents
-from synthvid.factory.params import resolve
-from synthvid.factory.pool_artifact import PoolMismatchError, PoolRecipe, ensure_pools
+from synthvid.factory.pipeline.build import build_variants, pool_device
+from synthvid.factory.generate.latents import make_latents
+from synthvid.factory.generate.params import resolve
+from synthvid.factory.pools.artifact import PoolMismatchError, PoolRecipe, ensure_pools
 from synthvid.factory.pools.natural import NaturalImageError
-from synthvid.factory.recipe import from_variant
-from synthvid.factory.render import Renderer
+from synthvid.factory.generate.recipe import from_variant
+from synthvid.factory.generate.render import Renderer
 from synthvid.manifests.seeds import substream
-from synthvid.factory.variants import list_variants
+from synthvid.factory.generate.variants import list_variants
 from synthvid.manifests.payload import FramesPayload
 from tests.helpers import TINY_POOLS, tree_digest
 
@@ -208,7 +208,7 @@ def test_dynamic_crops_follow_the_clip(built, name):
     """The shard equals a render with dynamic crops, and differs from one with each crop frozen."""
     recipe = attached(built[0], name)
     pools = recipe.open_pools()
-    from synthvid.factory.latents import sample_latents
+    from synthvid.factory.generate.latents import sample_latents
 
     for i, s in enumerate(read_variant(built[0], name)[:2]):
         lat = sample_latents(recipe.params, SEED, i)
@@ -337,7 +337,7 @@ def test_unreadable_images_counted_and_too_small_a_source(tmp_path):
 
 
 def test_given_pools_whole_checked_and_never_shrunk(tmp_path):
-    from synthvid.factory.build import build_pools
+    from synthvid.factory.pipeline.build import build_pools
 
     pools = str(tmp_path / "pools")
     build_pools([PoolRecipe("textures", 5, 32, 0)], pools, folders=["textures"], inline=True, progress=False)

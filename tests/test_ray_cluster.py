@@ -12,8 +12,8 @@ import sys
 import textwrap
 
 
-from synthvid.factory.build import build_variants
-from synthvid.factory.recipe import from_variant
+from synthvid.factory.pipeline.build import build_variants
+from synthvid.factory.generate.recipe import from_variant
 
 from .fixtures_s3 import FaultProxy
 from .helpers import TINY, tree_digest

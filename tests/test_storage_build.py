@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from synthvid.factory.build import build_variants
-from synthvid.factory.recipe import from_variant
+from synthvid.factory.pipeline.build import build_variants
+from synthvid.factory.generate.recipe import from_variant
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
@@ -468,7 +468,7 @@ def test_remote_build_lock(s3_server, s3_url, monkeypatch):
     process of this host, or one nobody renewed for the TTL, is taken over."""
     import socket
 
-    from synthvid.factory import output
+    from synthvid.factory.pipeline import output
     from synthvid.manifests.storage import StorageError
 
     out = output.OutputDir(f"{s3_url}/{VARIANT}", s3_server.storage_options())
@@ -499,7 +499,7 @@ def test_remote_build_lock(s3_server, s3_url, monkeypatch):
 
 def test_overwrite_on_object_storage(s3_server, s3_url, ray_runtime):
     """A different build in the way needs --overwrite; with it, nothing of the old build remains."""
-    from synthvid.factory.build import BuildError
+    from synthvid.factory.pipeline.build import BuildError
 
     options = s3_server.storage_options()
     recipe = from_variant(VARIANT, TINY)

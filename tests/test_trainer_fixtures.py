@@ -24,8 +24,8 @@ def build(variant: str = "accelerating-shapes", videos: int = 24, seed: int = 3,
           **overrides) -> str:
     """URL (local folder) of a tiny published variant; built once per argument set and session."""
     global _ROOT
-    from synthvid.factory.build import build_variants
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.pipeline.build import build_variants
+    from synthvid.factory.generate.recipe import from_variant
 
     params = {**TINY, **overrides}
     key = (variant, videos, seed, per_shard, tuple(sorted(params.items())))

@@ -14,9 +14,9 @@ import os
 import cv2
 import numpy as np
 
-from .latents import sample_latents
-from .recipe import Recipe
-from .render import Renderer
+from ..generate.latents import sample_latents
+from ..generate.recipe import Recipe
+from ..generate.render import Renderer
 
 
 STYLEGAN_PREVIEW_PX = 64                      # StyleGAN costs ~1 CPU-s per 64 px image, ~3 s at 256 px
@@ -50,9 +50,9 @@ def with_preview_pools(recipes: list, cache: str | None = None, images: str | No
                        pool_urls: dict | None = None, progress: bool = False, keep_frames: bool = False) -> list:
     """Recipes with small pools attached (built into `cache` once, in this process); settings the recipe
     overrides itself are kept. Flat recipes pass through unchanged."""
-    from .build import BuildError, build_pools
-    from .params import resolve
-    from .pool_artifact import ensure_pools
+    from ..pipeline.build import BuildError, build_pools
+    from ..generate.params import resolve
+    from ..pools.artifact import ensure_pools
 
     cache = cache or default_pools_cache()
     out = []

@@ -72,13 +72,13 @@ class PoolRecipe:
         """(F, px, px, 3) uint8: one frame, or a clip."""
         px = self.item_px
         if self.kind == "textures":
-            from .pools.textures import make_texture
+            from .textures import make_texture
             return make_texture(self.seed, index, px)[None]
         if self.kind == "stylegan":
-            from .pools.stylegan import make_stylegan_image
+            from .stylegan import make_stylegan_image
             return make_stylegan_image(self.seed, index, px, prior=self.prior, device=self.device)[None]
         if self.kind == "stylegan-clips":
-            from .pools.stylegan import make_stylegan_clip
+            from .stylegan import make_stylegan_clip
             return make_stylegan_clip(self.seed, index, self.clip_frames, px, prior=self.prior, device=self.device)
         if self.kind == "images":
             return self.source.load(index, px)[None]
@@ -254,7 +254,7 @@ def pool_items_needed(params, source: str, videos: int, available: dict | None =
 
 
 def _natural_source(spec, seed, items, explicit: bool):
-    from .pools.natural import NaturalImageSource
+    from .natural import NaturalImageSource
 
     if explicit:
         return NaturalImageSource.from_spec(spec, seed, items)

@@ -17,9 +17,9 @@ import xxhash
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesEncoder
 
-from .latents import sample_latents
-from .recipe import Recipe
-from .render import Renderer
+from ..generate.latents import sample_latents
+from ..generate.recipe import Recipe
+from ..generate.render import Renderer
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:

@@ -43,7 +43,7 @@ class Recipe:
         return d
 
     def render_sample(self, seed: int, index: int):
-        from .shard import render_sample
+        from ..pipeline.shard import render_sample
         return render_sample(self, seed, index)
 
     def open_pools(self) -> dict:
@@ -54,7 +54,7 @@ class Recipe:
             return {}
         key = (self.name, tuple((p.source, p.url, p.items, p.fingerprint) for p in self.pools))
         if key not in _OPEN_POOLS:
-            from .pool_artifact import open_pools
+            from ..pools.artifact import open_pools
             _OPEN_POOLS.clear()
             _OPEN_POOLS[key] = open_pools(self.pools, self.params)
         return _OPEN_POOLS[key]

@@ -23,7 +23,7 @@ from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parqu
 from synthvid.manifests.storage import check_writable, is_local, join
 
 from .output import BuildLock, OutputDir
-from .recipe import Recipe
+from ..generate.recipe import Recipe
 from .shard import write_shard
 from .versions import code_version, software_versions
 
@@ -197,7 +197,7 @@ def build_variants(recipes: list, out: str, videos: int, seed: int = 0,
     ray, started_ray = (None, False) if inline else _init_ray(workers, ray_address)
     try:
         if any(getattr(r, "params", None) is not None and r.params.pools_needed() for r in recipes):
-            from .pool_artifact import ITEMS_PER_SHARD, ensure_pools
+            from ..pools.artifact import ITEMS_PER_SHARD, ensure_pools
 
             def build_pools(pool_recipes, root):
                 _build(pool_recipes, root, 0, 0, ITEMS_PER_SHARD, workers, ray, overwrite=False, progress=progress,
@@ -231,7 +231,7 @@ def build_pools(pool_recipes: list, out: str, folders: list[str] | None = None, 
     name), 64 items per shard. StyleGAN kinds take `device` ("auto": cuda on a cluster with GPUs)."""
     import dataclasses
 
-    from .pool_artifact import ITEMS_PER_SHARD
+    from ..pools.artifact import ITEMS_PER_SHARD
 
     if not is_local(out):
         check_writable(out, storage_options)   # a wrong endpoint or key fails before Ray starts

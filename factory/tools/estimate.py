@@ -8,8 +8,8 @@ import time
 
 from synthvid.manifests import layout
 
-from .recipe import Recipe
-from .shard import write_shard
+from ..generate.recipe import Recipe
+from ..pipeline.shard import write_shard
 
 
 def estimate(recipe: Recipe, videos: int, seed: int, per_shard: int, sample: int = 3) -> dict:
