@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from synthvid.manifests.reader import IncompleteDatasetError
@@ -130,8 +129,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from synthvid.manifests import layout
-    from synthvid.manifests.storage import url_to_fs
+    from synthvid.manifests.storage import COMPLETE, dataset_state, datasets_under, url_to_fs
     from synthvid.manifests.verify import verify_dataset
 
     storage_options = dict(args.storage_option or [])
@@ -139,9 +137,8 @@ def cmd_verify(args) -> int:
     for url in args.paths:
         fs, path = url_to_fs(url, storage_options)
         targets = [url]
-        if not fs.exists(join(path, layout.CARD)) and fs.isdir(path):
-            subs = sorted(os.path.basename(p.rstrip("/")) for p in fs.ls(path, detail=False))
-            found = [join(url, s) for s in subs if fs.exists(join(path, s, layout.CARD))]
+        if dataset_state(fs, path) != COMPLETE:
+            found = [join(url, name) for name, state in datasets_under(fs, path).items() if state == COMPLETE]
             targets = found or targets
         for target in targets:
             report = verify_dataset(target, storage_options)

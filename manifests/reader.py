@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from . import layout
 from .schema import parquet_bytes_to_table
-from .storage import join, url_to_fs
+from .storage import INCOMPLETE, dataset_state, join, url_to_fs
 
 
 class IncompleteDatasetError(RuntimeError):
@@ -32,14 +32,15 @@ class PublishedDataset:
         self.url = str(url).rstrip("/")
         self.storage_options = dict(storage_options or {})
         self.fs, self.path = url_to_fs(self.url, self.storage_options)
-        card_path = join(self.path, layout.CARD)
-        if not self.fs.exists(card_path):
-            if not self.fs.exists(self.path):
-                raise IncompleteDatasetError(f"{self.url}: no such dataset (nothing at that location)")
-            raise IncompleteDatasetError(
-                f"{self.url}: no {layout.CARD}, so the build did not finish; run the same "
-                "`synthvid-factory build` again to resume it")
-        self.card = json.loads(self.fs.cat_file(card_path))
+        try:
+            self.card = json.loads(self.fs.cat_file(join(self.path, layout.CARD)))
+        except FileNotFoundError:
+            if dataset_state(self.fs, self.path) == INCOMPLETE:
+                raise IncompleteDatasetError(
+                    f"{self.url}: no {layout.CARD}, so the build did not finish; run the same "
+                    "`synthvid-factory build` again to resume it") from None
+            raise IncompleteDatasetError(f"{self.url}: no such dataset (no {layout.CARD}, shards or commit "
+                                         "markers at that location)") from None
         if self.card.get("schema_version") != layout.SCHEMA_VERSION:
             raise IncompleteDatasetError(
                 f"{self.url}: schema version {self.card.get('schema_version')}, this reader knows "

@@ -18,13 +18,12 @@ import pytest
 from synthvid.factory.pipeline.build import BuildError, build_variants
 from synthvid.factory.cli import main as cli_main
 from synthvid.factory.generate.latents import sample_latents
-from synthvid.factory.pipeline.output import BuildLock, OutputDir
 from synthvid.factory.generate.recipe import from_variant, load_recipe
 from synthvid.factory.generate.render import Renderer
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
-from synthvid.manifests.storage import StorageError
+from synthvid.manifests.storage import BuildLock, StorageError, Store
 from synthvid.manifests.verify import verify_dataset
 
 from .helpers import TINY, tree_digest
@@ -216,7 +215,7 @@ def test_failing_shards_are_named_and_nothing_looks_complete(tmp_path):
 
 
 def test_second_build_racing_on_the_same_output_is_refused(tmp_path):
-    out = OutputDir(str(tmp_path / "moving-circles"))
+    out = Store(str(tmp_path / "moving-circles"))
     out.makedirs()
     with BuildLock(out):
         with pytest.raises(StorageError, match="another build is writing"):

@@ -463,35 +463,33 @@ def test_credentials_never_reach_dataset_files(s3_server, s3_build):
 
 
 # ------------------------------------------------------------------------------------- build lock
-def test_remote_build_lock(s3_server, s3_url, monkeypatch):
+def test_remote_build_lock(s3_server, s3_url):
     """One build per output on object storage: a live lock refuses a second build; a lock of a dead
     process of this host, or one nobody renewed for the TTL, is taken over."""
     import socket
 
-    from synthvid.factory.pipeline import output
-    from synthvid.manifests.storage import StorageError
+    from synthvid.manifests.storage import BuildLock, StorageError, Store
 
-    out = output.OutputDir(f"{s3_url}/{VARIANT}", s3_server.storage_options())
+    out = Store(f"{s3_url}/{VARIANT}", s3_server.storage_options())
     out.makedirs()
-    first = output.BuildLock(out)
+    first = BuildLock(out)
     first.acquire()
     with pytest.raises(StorageError, match="another build is writing"):
-        output.BuildLock(out).acquire()
+        BuildLock(out).acquire()
     first.release()
     assert not out.exists(layout.LOCK)
 
     out.put_bytes(layout.LOCK, f"{socket.gethostname()} 999999999 deadbeef".encode())   # a SIGKILLed build
-    lock = output.BuildLock(out)
+    lock = BuildLock(out)
     lock.acquire()
     assert out.read_bytes(layout.LOCK).decode() == lock.token
     lock.release()
 
     out.put_bytes(layout.LOCK, b"some-other-host 1 cafe")                                # silent for a TTL
     with pytest.raises(StorageError, match="another build is writing"):
-        output.BuildLock(out).acquire()
-    monkeypatch.setattr(output, "LOCK_TTL_S", 0.5)
+        BuildLock(out).acquire()
     time.sleep(1.6)  # LastModified has one-second resolution
-    lock = output.BuildLock(out)
+    lock = BuildLock(out, ttl=0.5)
     lock.acquire()
     lock.release()
     assert not out.exists(layout.LOCK)

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 import synthvid
 from synthvid.manifests import layout
 from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parquet_bytes
-from synthvid.manifests.storage import check_writable, is_local, join
+from synthvid.manifests.storage import BuildLock, Store, check_writable, committed_marker, is_local, join
 
-from .output import BuildLock, OutputDir
 from ..generate.recipe import Recipe
 from .shard import write_shard
 from .versions import code_version, software_versions
@@ -70,7 +69,7 @@ def build_shard(job: ShardJob, shard_index: int, fingerprint: str, expected_soft
                          for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k))
         raise BuildError(f"worker {socket.gethostname()} has different software ({diff}); byte-identical "
                          "shards need identical versions on every node: use one image for the cluster")
-    out = OutputDir(job.url, job.storage_options)
+    out = Store(job.url, job.storage_options)
     name = layout.shard_name(job.recipe.name, shard_index)
     tmp = out.temp_path(name)
     try:
@@ -84,20 +83,7 @@ def build_shard(job: ShardJob, shard_index: int, fingerprint: str, expected_soft
     return marker
 
 
-def committed_marker(out: OutputDir, job: ShardJob, shard_index: int, fingerprint: str) -> dict | None:
-    """The shard's marker if the shard is committed for this build and its stored bytes match."""
-    name = layout.shard_name(job.recipe.name, shard_index)
-    try:
-        marker = json.loads(out.read_bytes(layout.marker_name(name)))
-    except (FileNotFoundError, ValueError):
-        return None
-    if marker.get("fingerprint") != fingerprint:
-        return None
-    shard = marker.get("shard", {})
-    return marker if out.matches(name, shard.get("bytes"), shard.get("sha256")) else None
-
-
-def finalize(out: OutputDir, job: ShardJob, markers: list[dict], fingerprint: str) -> dict:
+def finalize(out: Store, job: ShardJob, markers: list[dict], fingerprint: str) -> dict:
     """Merge the markers into the manifests, then write the card: the last file of a complete variant."""
     samples = [row for m in markers for row in m["samples"]]
     shards = [m["shard"] for m in markers]
@@ -138,17 +124,17 @@ class VariantResult:
     seconds: float = 0.0
 
 
-def prepare(job: ShardJob, overwrite: bool) -> tuple[OutputDir, str]:
+def prepare(job: ShardJob, overwrite: bool) -> tuple[Store, str]:
     """Check the output, handle --overwrite and a different earlier build; returns (out, fingerprint)."""
-    out = OutputDir(job.url, job.storage_options)
-    out.makedirs()
+    out = Store(job.url, job.storage_options)
+    out.makedirs(layout.COMMIT_DIR)
     fingerprint = job.fingerprint()
     build_file = f"{layout.COMMIT_DIR}/build.json"
     if overwrite:
         for entry in out.listdir():
             if entry != layout.LOCK:
-                out.remove(entry)
-        out.makedirs()
+                out.remove(entry, recursive=True)
+        out.makedirs(layout.COMMIT_DIR)
     elif out.exists(build_file):
         previous = json.loads(out.read_bytes(build_file))
         if previous.get("fingerprint") != fingerprint:
@@ -264,8 +250,8 @@ def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, work
     started = time.time()
     try:
         for job in jobs:
-            out_dir = OutputDir(job.url, job.storage_options)
-            out_dir.makedirs()
+            out_dir = Store(job.url, job.storage_options)
+            out_dir.makedirs(layout.COMMIT_DIR)
             lock = BuildLock(out_dir)
             lock.acquire()
             locks.append(lock)
@@ -273,7 +259,7 @@ def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, work
             results[job.recipe.name] = VariantResult(job.recipe.name, job.url)
             done[job.recipe.name] = {}
             for s in range(job.num_shards):
-                marker = committed_marker(out_dir, job, s, fingerprint)
+                marker = committed_marker(out_dir, layout.shard_name(job.recipe.name, s), fingerprint)
                 if marker is not None:
                     done[job.recipe.name][s] = marker
                     results[job.recipe.name].shards_kept += 1
@@ -325,7 +311,7 @@ def _build(recipes: list, out: str, videos: int, seed: int, per_shard: int, work
             res = results[job.recipe.name]
             if res.failed:
                 continue
-            out_dir = OutputDir(job.url, job.storage_options)
+            out_dir = Store(job.url, job.storage_options)
             markers = [done[job.recipe.name][s] for s in range(job.num_shards)]
             res.card = finalize(out_dir, job, markers, job.fingerprint())
             res.seconds = time.time() - started

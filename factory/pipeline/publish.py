@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from synthvid.manifests import layout
 from synthvid.manifests.schema import parquet_bytes_to_table
-from synthvid.manifests.storage import (PROBE_PREFIX, StorageError, Store, check_writable, file_digest, join,
-                                        redact, safe_url)
+from synthvid.manifests.hashing import file_digest
+from synthvid.manifests.storage import (COMPLETE, PROBE_PREFIX, StorageError, Store, check_writable, dataset_state,
+                                        datasets_under, join, redact, safe_url, url_to_fs)
 
 log = logging.getLogger("synthvid.publish")
 
@@ -58,33 +59,29 @@ def _variant_dirs(src: str, variants) -> list[tuple[str, str]]:
     src = os.path.abspath(src)
     if not os.path.isdir(src):
         raise PublishError(f"{src}: no such folder; give the --out folder of a finished build")
-    if os.path.exists(os.path.join(src, layout.CARD)):
-        found = {os.path.basename(src): src}
-        incomplete: list[str] = []
+    fs, _ = url_to_fs(src)
+    if dataset_state(fs, src) == COMPLETE:
+        states = {os.path.basename(src): COMPLETE}
+        folders = {os.path.basename(src): src}
     else:
-        found, incomplete = {}, []
-        for name in sorted(os.listdir(src)):
-            d = os.path.join(src, name)
-            if not os.path.isdir(d) or name.startswith("."):
-                continue
-            if os.path.exists(os.path.join(d, layout.CARD)):
-                found[name] = d
-            elif any(f.endswith(".tar") for f in os.listdir(d)) or os.path.isdir(os.path.join(d, layout.COMMIT_DIR)):
-                incomplete.append(name)
+        states = datasets_under(fs, src)
+        folders = {name: os.path.join(src, name) for name in states}
+    found = sorted(n for n, state in states.items() if state == COMPLETE)
+    incomplete = sorted(n for n, state in states.items() if state != COMPLETE)
     if variants:
-        missing = [v for v in variants if v not in found]
-        for v in missing:
+        for v in variants:
             if v in incomplete:
                 raise PublishError(f"{v}: the local build is incomplete (no {layout.CARD}); finish it with the "
                                    "same `synthvid-factory build` command, then publish")
-            raise PublishError(f"{v}: not found under {src} (found: {', '.join(sorted(found)) or 'none'})")
-        return [(v, found[v]) for v in variants]
+            if v not in found:
+                raise PublishError(f"{v}: not found under {src} (found: {', '.join(found) or 'none'})")
+        return [(v, folders[v]) for v in variants]
     if incomplete:
         raise PublishError(f"{src}: incomplete variants {', '.join(incomplete)} (no {layout.CARD}); finish "
                            "their build or publish the others with --variant NAME")
     if not found:
         raise PublishError(f"{src}: no finished variant here (no {layout.CARD} in it or its sub-folders)")
-    return sorted(found.items())
+    return [(v, folders[v]) for v in found]
 
 
 def _local_files(folder: str) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 import xxhash
 
 from synthvid.manifests import layout
+from synthvid.manifests.hashing import HashingWriter
 from synthvid.manifests.payload import FramesEncoder
 
 from ..generate.latents import sample_latents
@@ -68,9 +69,8 @@ def write_shard(recipe, seed: int, shard_index: int, videos: int, per_shard: int
     `name` and `render_sample(seed, index) -> (members, row)`: a variant Recipe or a PoolRecipe."""
     name = layout.shard_name(recipe.name, shard_index)
     rows = []
-    sha = hashlib.sha256()
     with open(path, "wb") as raw:
-        hashing = _HashingWriter(raw, sha)
+        hashing = HashingWriter(raw)
         with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
             for index in layout.shard_range(shard_index, videos, per_shard):
                 members, row = recipe.render_sample(seed, index)
@@ -86,22 +86,4 @@ def write_shard(recipe, seed: int, shard_index: int, videos: int, per_shard: int
                 if on_video is not None:
                     on_video()
         size = hashing.size
-    return {"name": name, "count": len(rows), "bytes": size, "sha256": sha.hexdigest()}, rows
-
-
-class _HashingWriter(io.RawIOBase):
-    """Hashes and counts the bytes on their way to the file, so the shard is not read back to hash it."""
-
-    def __init__(self, raw, sha):
-        self.raw, self.sha, self.size = raw, sha, 0
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.size
-
-    def write(self, b) -> int:
-        self.sha.update(b)
-        self.size += len(b)
-        return self.raw.write(b)
+    return {"name": name, "count": len(rows), "bytes": size, "sha256": hashing.sha.hexdigest()}, rows
