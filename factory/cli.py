@@ -9,7 +9,8 @@ import sys
 from synthvid.manifests.reader import IncompleteDatasetError
 from synthvid.manifests.storage import StorageError, join, redact
 
-from .pipeline.build import DEFAULT_VIDEOS_PER_SHARD, BuildError, build_variants
+from .pipeline.build import BuildError, BuildOptions, build_variants
+from .pipeline.options import DEFAULT_VIDEOS_PER_SHARD
 from .generate.params import parse_frames
 from .generate.recipe import from_variant, load_recipe
 from .generate.variants import NotBuildableError, UnknownVariantError, get_variant, list_variants
@@ -74,7 +75,7 @@ def cmd_list(args) -> int:
 def _pool_urls(args) -> dict:
     """--pool KIND=URL options as {kind: url}; every pool's card is checked against its KIND."""
     from .generate.params import POOL_SOURCES
-    from .pools.artifact import check_pool_kind, read_pool_card
+    from .pools.reader import check_pool_kind, read_pool_card
 
     urls: dict = {}
     for kind, url in (getattr(args, "pool", None) or []):
@@ -116,11 +117,10 @@ def cmd_build(args) -> int:
         print(f"{'total':<30} {'':>7} {'':>6} {'':>12} {'':>12} {format_bytes(total_bytes):>10} {total_cpu:>10.2f}")
         print(f"(estimated from {args.sample} rendered video(s) per variant on this machine; nothing written)")
         return 0
-    results = build_variants(recipes, args.out, videos=args.videos, seed=args.seed,
-                             per_shard=args.videos_per_shard, workers=args.workers,
-                             ray_address=args.ray_address, overwrite=args.overwrite,
-                             progress=not args.no_progress, storage_options=storage_options,
-                             images=args.images, pool_urls=pool_urls, device=args.pool_device)
+    results = build_variants(recipes, BuildOptions(
+        args.out, videos=args.videos, seed=args.seed, per_shard=args.videos_per_shard, workers=args.workers,
+        ray_address=args.ray_address, overwrite=args.overwrite, progress=not args.no_progress,
+        storage_options=storage_options, images=args.images, pool_urls=pool_urls, device=args.pool_device))
     for r in results:
         totals = r.card["totals"]
         print(f"{r.name}: {totals['videos']} videos in {totals['shards']} shard(s), {totals['bytes']:,} bytes "
@@ -154,7 +154,7 @@ def cmd_verify(args) -> int:
 
 def cmd_build_pool(args) -> int:
     from .pipeline.build import build_pools
-    from .pools.artifact import PoolRecipe
+    from .pools.recipe import PoolRecipe
 
     kind = args.kind
     storage_options = dict(args.storage_option or [])
@@ -176,9 +176,9 @@ def cmd_build_pool(args) -> int:
         recipe = PoolRecipe(kind, args.pool_size, args.item_px, args.seed, prior=args.prior,
                             clip_frames=args.clip_frames, description=f"{kind} pool")
     folder = kind + (f"-{args.prior}" if kind.startswith("stylegan") and args.prior != "oriented" else "")
-    results = build_pools([recipe], args.out, folders=[folder], workers=args.workers,
-                          ray_address=args.ray_address, overwrite=args.overwrite, progress=not args.no_progress,
-                          storage_options=storage_options, device=args.device)
+    results = build_pools([recipe], BuildOptions(
+        args.out, workers=args.workers, ray_address=args.ray_address, overwrite=args.overwrite,
+        progress=not args.no_progress, storage_options=storage_options, device=args.device), folders=[folder])
     for r in results:
         totals = r.card["totals"]
         pool = r.card["pool"]

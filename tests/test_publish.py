@@ -12,7 +12,7 @@ import time
 import pytest
 
 from synthvid.factory.pipeline import publish as pub
-from synthvid.factory.pipeline.build import build_variants
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.manifests import layout
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
@@ -28,8 +28,8 @@ VARIANTS = ("moving-shapes", "static-circles")
 @pytest.fixture(scope="module")
 def local_build(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("pubsrc"))
-    build_variants([from_variant(v, TINY) for v in VARIANTS], out, videos=8, seed=2, per_shard=2, inline=True,
-                   progress=False)
+    build_variants([from_variant(v, TINY) for v in VARIANTS],
+                   BuildOptions(out, videos=8, seed=2, per_shard=2, inline=True, progress=False))
     return out
 
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from synthvid.factory.pipeline.build import build_variants
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload
@@ -40,8 +40,8 @@ FIGURES: list[dict] = []
 def local_reference(tmp_path_factory):
     """The same recipe built on local disk, in this process: {relative path: sha256}."""
     out = str(tmp_path_factory.mktemp("s3ref"))
-    build_variants([from_variant(VARIANT, TINY)], out, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
-                   inline=True, progress=False)
+    build_variants([from_variant(VARIANT, TINY)], BuildOptions(out, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
+                   inline=True, progress=False))
     digest = {k.split("/", 1)[1]: v for k, v in tree_digest(out).items()}
     assert sum(k.endswith(".tar") for k in digest) == SHARDS
     return digest
@@ -119,8 +119,9 @@ def s3_build(s3_server, local_reference, ray_runtime):
     """The recipe built into s3:// on the session's Ray runtime; explicit storage options travel to the
     workers with each task. (The standard environment chain on workers: tests/test_ray_cluster.py.)"""
     url = s3_server.unique_url("build")
-    [res] = build_variants([from_variant(VARIANT, TINY)], url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
-                           workers=2, progress=False, storage_options=s3_server.storage_options())
+    [res] = build_variants([from_variant(VARIANT, TINY)],
+                           BuildOptions(url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
+                                        progress=False, storage_options=s3_server.storage_options()))
     assert res.shards_built == SHARDS
     return url
 
@@ -175,8 +176,8 @@ def test_rebuild_keeps_every_committed_shard(s3_server, s3_build, local_referenc
     client = s3_server.client()
     shards = [k for k in s3_server.list_keys(_prefix(s3_url)) if k.endswith(".tar")]
     stamps = {k: client.head_object(Bucket=s3_server.bucket, Key=k)["LastModified"] for k in shards}
-    [res] = build_variants([recipe], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
-                           progress=False, storage_options=options)
+    [res] = build_variants([recipe], BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
+                           progress=False, storage_options=options))
     assert res.shards_kept == SHARDS and res.shards_built == 0
     assert {k: client.head_object(Bucket=s3_server.bucket, Key=k)["LastModified"] for k in shards} == stamps
     _assert_clean(s3_server, s3_url, local_reference)
@@ -186,8 +187,9 @@ def test_resume_rebuilds_a_shard_whose_stored_bytes_changed(s3_server, s3_url, l
     """A marker alone is not enough: a shard whose stored bytes no longer match it is rebuilt."""
     options = s3_server.storage_options()
     recipe = from_variant(VARIANT, TINY)
-    build_variants([recipe], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2, progress=False,
-                   storage_options=options)
+    build_variants([recipe],
+                   BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2, progress=False,
+                                storage_options=options))
     client = s3_server.client()
     prefix = _prefix(s3_url)
     bad = f"{prefix}/{VARIANT}/{layout.shard_name(VARIANT, 1)}"
@@ -195,8 +197,8 @@ def test_resume_rebuilds_a_shard_whose_stored_bytes_changed(s3_server, s3_url, l
     body[700] ^= 0xFF  # same size, one flipped byte
     client.put_object(Bucket=s3_server.bucket, Key=bad, Body=bytes(body))
     client.delete_object(Bucket=s3_server.bucket, Key=f"{prefix}/{VARIANT}/{layout.shard_name(VARIANT, 3)}")
-    [res] = build_variants([recipe], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
-                           progress=False, storage_options=options)
+    [res] = build_variants([recipe], BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
+                           progress=False, storage_options=options))
     assert res.shards_built == 2 and res.shards_kept == SHARDS - 2
     _assert_clean(s3_server, s3_url, local_reference)
 
@@ -398,8 +400,9 @@ def test_injected_resets_and_slowdowns_are_retried(s3_server, s3_url, local_refe
     t = threading.Thread(target=inject, daemon=True)
     t.start()
     try:
-        build_variants([from_variant(VARIANT, TINY)], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
-                       workers=2, progress=False, storage_options=options)
+        build_variants([from_variant(VARIANT, TINY)],
+                       BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2, progress=False,
+                                    storage_options=options))
     finally:
         stop.set()
         t.join(5)
@@ -497,17 +500,17 @@ def test_remote_build_lock(s3_server, s3_url):
 
 def test_overwrite_on_object_storage(s3_server, s3_url, ray_runtime):
     """A different build in the way needs --overwrite; with it, nothing of the old build remains."""
-    from synthvid.factory.pipeline.build import BuildError
+    from synthvid.factory.pipeline.build import BuildError, BuildOptions
 
     options = s3_server.storage_options()
     recipe = from_variant(VARIANT, TINY)
-    build_variants([recipe], s3_url, videos=4, seed=1, per_shard=1, workers=2, progress=False,
-                   storage_options=options)
+    build_variants([recipe], BuildOptions(s3_url, videos=4, seed=1, per_shard=1, workers=2, progress=False,
+                   storage_options=options))
     with pytest.raises(BuildError, match="overwrite"):
-        build_variants([recipe], s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
-                       storage_options=options)
-    build_variants([recipe], s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
-                   storage_options=options, overwrite=True)
+        build_variants([recipe], BuildOptions(s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
+                       storage_options=options))
+    build_variants([recipe], BuildOptions(s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
+                   storage_options=options, overwrite=True))
     keys = {k.split(f"{VARIANT}/", 1)[1] for k in s3_server.list_keys(_prefix(s3_url))}
     assert sorted(k for k in keys if k.endswith(".tar")) == [layout.shard_name(VARIANT, i) for i in range(2)]
     assert open_dataset(f"{s3_url}/{VARIANT}", options).card["seed"] == 2

@@ -12,7 +12,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from synthvid.factory.pipeline.build import build_variants
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
 from synthvid.factory.generate.latents import SHAPE_CODE
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.factory.generate.variants import NotBuildableError, list_variants
@@ -108,8 +108,8 @@ NOT_BUILDABLE = [v.name for v in list_variants(buildable=False)]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, ray_runtime):
     root = str(tmp_path_factory.mktemp("variants"))
-    build_variants([from_variant(n, TINY_POOLS) for n in SHAPE_VARIANTS], root, videos=VIDEOS, seed=1,
-                   per_shard=2, workers=2, progress=False)
+    build_variants([from_variant(n, TINY_POOLS) for n in SHAPE_VARIANTS], BuildOptions(root, videos=VIDEOS, seed=1,
+                   per_shard=2, workers=2, progress=False))
     return root
 
 

@@ -133,6 +133,12 @@ class Renderer:
             return self._static_frame
         return self._draw(t, np.empty((self.res, self.res, 3), np.uint8) if out is None else out)
 
+    def stream(self):
+        """Every frame in order, drawn into one buffer (valid until the next frame is drawn)."""
+        buf = np.empty((self.res, self.res, 3), np.uint8)
+        for t in range(self.lat.frames):
+            yield self.frame(t, out=buf)
+
     def frames(self, indices=None) -> list[np.ndarray]:
         indices = range(self.lat.frames) if indices is None else indices
         return [self.frame(int(t)) for t in indices]
