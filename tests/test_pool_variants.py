@@ -24,6 +24,7 @@ from synthvid.factory.pools.reader import PoolMismatchError
 from synthvid.factory.pools.recipe import PoolRecipe
 from synthvid.factory.pools.natural import NaturalImageError
 from synthvid.factory.generate.recipe import from_variant
+from synthvid.factory.generate.composite import resize_to
 from synthvid.factory.generate.render import Renderer
 from synthvid.manifests.seeds import substream
 from synthvid.factory.generate.variants import list_variants
@@ -161,7 +162,7 @@ def test_pool_image_backgrounds(built, name, base):
     pool = recipe.open_pools()["images"]
     for s, b in zip(read_variant(built[0], name), read_variant(built[0], base)):
         item = s["meta"]["background_item"]
-        image = Renderer._resize(pool.frame(item, 0), TEST["size"])
+        image = resize_to(pool.frame(item, 0), TEST["size"])
         bg = _black_mask(b["frames"])
         assert bg.mean() > 0.01
         shown = s["frames"][bg]
@@ -181,7 +182,7 @@ def test_static_replacements(built, name, pool):
         flags.append(replaced)
         frames = s["frames"]
         if replaced:
-            image = Renderer._resize(reader.frame(s["meta"]["static_item"], 0), TEST["size"])
+            image = resize_to(reader.frame(s["meta"]["static_item"], 0), TEST["size"])
             assert np.all(frames == image[None])           # every frame the same pool image
         else:
             assert "static_item" not in s["meta"]

@@ -37,7 +37,7 @@ class PublishError(RuntimeError):
 
 
 @dataclass
-class VariantResult:
+class PublishedVariant:
     variant: str
     url: str
     files: int = 0
@@ -132,7 +132,7 @@ def publish(src: str, dst: str, storage_options: dict | None = None, progress: b
     dst = str(dst).rstrip("/")
     chosen = _variant_dirs(src, list(variants) if variants else None)
     check_writable(dst, storage_options)
-    results: list[VariantResult] = []
+    results: list[PublishedVariant] = []
     bar = None
     if progress:
         try:
@@ -165,12 +165,12 @@ def publish(src: str, dst: str, storage_options: dict | None = None, progress: b
     return summary
 
 
-def _publish_variant(variant: str, folder: str, url: str, storage_options, bar, threads: int) -> VariantResult:
+def _publish_variant(variant: str, folder: str, url: str, storage_options, bar, threads: int) -> PublishedVariant:
     store = Store(url, storage_options)
     files = _local_files(folder)
     digests = {rel: file_digest(os.path.join(folder, rel)) for rel in files}
     _check_local(variant, folder, digests)
-    result = VariantResult(variant, url, files=len(files), bytes_total=sum(s for s, _ in digests.values()))
+    result = PublishedVariant(variant, url, files=len(files), bytes_total=sum(s for s, _ in digests.values()))
     if bar is not None:
         bar.total += result.bytes_total
         bar.refresh()
