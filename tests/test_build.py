@@ -286,3 +286,28 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "moving-shapes" in out and "CPU-hours" in out and "150" in out
     assert os.listdir(tmp_path) == []
+
+
+def test_every_flag_has_help_one_spelling_and_version(capsys):
+    import argparse
+    import subprocess as sp
+
+    from synthvid.factory.cli import parser
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == {"list", "build", "build-pool", "verify", "preview", "publish"}
+    for name, p in commands.items():
+        for action in p._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    for name in ("build", "build-pool", "verify", "preview", "publish"):
+        assert "--storage-option" in commands[name]._option_string_actions, name
+    for name in ("build", "build-pool"):
+        assert "--pool-device" in commands[name]._option_string_actions and \
+            "--device" not in commands[name]._option_string_actions, name
+    with pytest.raises(SystemExit) as done:
+        cli_main(["--version"])
+    assert done.value.code == 0
+    commit = sp.run(["git", "-C", os.path.dirname(__file__), "rev-parse", "--short=12", "HEAD"],
+                    capture_output=True, text=True).stdout.strip()
+    import synthvid
+    assert capsys.readouterr().out.strip() == f"synthvid-factory {synthvid.__version__}+g{commit}"

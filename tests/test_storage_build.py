@@ -88,12 +88,14 @@ def _session(ray_runtime) -> list[str]:
     return ["--workers", "2", "--ray-address", ray_runtime.address_info["gcs_address"]]
 
 
-def _option_args(options: dict) -> list[str]:
+def _option_args(options: dict, prefix: str = "") -> list[str]:
+    """`--storage-option KEY=VALUE` arguments for storage options; nested ones as dotted keys."""
     out = []
     for k, v in options.items():
-        if k == "client_kwargs":
-            continue
-        out += ["--storage-option", f"{k}={v}"]
+        if isinstance(v, dict):
+            out += _option_args(v, f"{prefix}{k}.")
+        else:
+            out += ["--storage-option", f"{prefix}{k}={v}"]
     return out
 
 
@@ -133,6 +135,13 @@ def test_build_verify_and_read_back_with_webdataset(s3_server, s3_build, local_r
     env = {**s3_server.subprocess_env(), "RAY_AUTH_MODE": "disabled"}
     r = _cli(["verify", f"{s3_url}/{VARIANT}"], env, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
+    # and with explicit options only, nested ones spelled as dotted keys (client_kwargs.region_name=...)
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    args = _option_args(s3_server.storage_options())
+    assert "client_kwargs.region_name=" + s3_server.storage_options()["client_kwargs"]["region_name"] in args
+    r = _cli(["verify", f"{s3_url}/{VARIANT}", *args], {**bare, "AWS_EC2_METADATA_DISABLED": "true"}, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
+    _no_secret(r.stdout + r.stderr, s3_server)
 
     # the reader both sides use, then plain webdataset over the published URLs (fsspec as its opener)
     options = s3_server.storage_options()

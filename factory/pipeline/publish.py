@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from synthvid.manifests import layout
-from synthvid.manifests.schema import parquet_bytes_to_table
 from synthvid.manifests.hashing import file_digest
+from synthvid.manifests.schema import parquet_bytes_to_table
 from synthvid.manifests.storage import (COMPLETE, PROBE_PREFIX, StorageError, Store, check_writable, dataset_state,
-                                        datasets_under, join, redact, safe_url, url_to_fs)
+                                        datasets_under, join, safe_url, url_to_fs)
 
 log = logging.getLogger("synthvid.publish")
 
@@ -217,61 +217,3 @@ def _publish_variant(variant: str, folder: str, url: str, storage_options, bar, 
         raise StorageError(f"{safe_url(url)}: published manifest lists other shards than the local build",
                            kind="integrity", url=safe_url(url))
     return result
-
-
-# ------------------------------------------------------------------------------------------------ CLI
-def add_publish_parser(subparsers):
-    """Add the `publish` subcommand to an argparse subparsers object; its handler is `run_publish(args)`."""
-    p = subparsers.add_parser(
-        "publish", help="upload a finished local build to object storage (resumable, verified)",
-        description=__doc__.split("\n\n")[0])
-    p.add_argument("src", help="a build's --out folder, or one variant folder inside it")
-    p.add_argument("dst", help="destination root URL, e.g. s3://bucket/synthvid/v1 (variants go to DST/<variant>/)")
-    p.add_argument("--variant", action="append", default=None, metavar="NAME",
-                   help="publish only this variant (repeatable); default: every finished variant")
-    p.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="fsspec storage option, e.g. endpoint_url=https://minio:9000 (repeatable; credentials "
-                        "are better left to the standard chain: AWS_* variables, profiles, roles)")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="parallel uploads (default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
-    p.set_defaults(func=run_publish)
-    return p
-
-
-def run_publish(args) -> int:
-    import json
-
-    from synthvid.manifests.storage import parse_storage_options
-
-    try:
-        options = parse_storage_options(args.storage_option)
-        summary = publish(args.src, args.dst, storage_options=options or None, progress=not args.no_progress,
-                          variants=args.variant, threads=args.threads)
-    except (PublishError, StorageError, ValueError) as e:
-        print(f"synthvid-factory publish: error: {redact(e)}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        for name, v in summary["variants"].items():
-            print(f"{name}: {v['files']} files, {v['uploaded']} uploaded, {v['skipped']} already there "
-                  f"-> {v['url']}")
-        print(f"published {summary['bytes_uploaded'] / 1e6:.1f} MB in {summary['seconds']:.1f}s "
-              f"({summary['mb_per_s'] or 0:.1f} MB/s) to {summary['destination']}")
-    return 0
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry (`python -m synthvid.factory.publish SRC DST`) until the CLI wires the subcommand."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="synthvid-factory")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_publish_parser(sub)
-    args = parser.parse_args(["publish", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

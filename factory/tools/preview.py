@@ -50,7 +50,8 @@ def preview_overrides(params, keep_frames: bool = False) -> dict:
 
 
 def with_preview_pools(recipes: list, cache: str | None = None, images: str | None = None,
-                       pool_urls: dict | None = None, progress: bool = False, keep_frames: bool = False) -> list:
+                       pool_urls: dict | None = None, progress: bool = False, keep_frames: bool = False,
+                       storage_options: dict | None = None) -> list:
     """Recipes with small pools attached (built into `cache` once, in this process); settings the recipe
     overrides itself are kept. Flat recipes pass through unchanged."""
     cache = cache or default_pools_cache()
@@ -58,7 +59,8 @@ def with_preview_pools(recipes: list, cache: str | None = None, images: str | No
     if not any(r.params.pools_needed() for r in out):
         return out
     os.makedirs(cache, exist_ok=True) if "://" not in cache else None
-    plan = plan_pools(out, PoolOptions(videos=1, images=images, given=dict(pool_urls or {}), device="cpu"))
+    plan = plan_pools(out, PoolOptions(videos=1, images=images, given=dict(pool_urls or {}), device="cpu",
+                                       storage_options=dict(storage_options or {})))
     if plan.to_build:
         options = BuildOptions(cache, inline=True, progress=progress, device="cpu")
         try:
