@@ -1,15 +1,23 @@
-"""Reading a published variant: its card, shards and samples. Refuses an incomplete variant."""
+"""Reading a published variant: its card, shards and samples, from a local path or any fsspec URL.
+Refuses an incomplete variant.
+
+    ds = open_dataset("s3://bucket/synthvid/v1/accelerating-shapes")
+    for sample in ds.iter_samples():      # {"__key__": "00000000", "__url__": ..., "svf": b..., "json": b...}
+        ...
+"""
 
 from __future__ import annotations
 
 import json
+import tarfile
 from dataclasses import dataclass
+from typing import Iterator
 
 import pyarrow as pa
 
 from . import layout
 from .schema import parquet_bytes_to_table
-from .storage import INCOMPLETE, dataset_state, join, url_to_fs
+from .storage import INCOMPLETE, dataset_state, join, safe_url, url_to_fs
 
 
 class IncompleteDatasetError(RuntimeError):
@@ -68,6 +76,37 @@ class PublishedDataset:
         """A binary file object for one shard (local or remote)."""
         return self.fs.open(join(self.path, shard.name), "rb")
 
+    def iter_samples(self, shards: list[ShardRecord] | None = None) -> Iterator[dict]:
+        """The raw members of every sample, shard by shard in manifest order: {"__key__", "__url__",
+        extension: bytes}. Opens shards through this dataset's filesystem, so it works for every URL
+        `open_dataset` accepts. The members stay bytes: decode them explicitly (`FramesPayload`,
+        `json.loads`, `numpy.load(..., allow_pickle=False)`)."""
+        for shard in self.shards if shards is None else shards:
+            with self.open_shard(shard) as f:
+                yield from tar_samples(f, safe_url(shard.url))
+
 
 def open_dataset(url: str, storage_options: dict | None = None) -> PublishedDataset:
     return PublishedDataset(url, storage_options)
+
+
+def tar_samples(fileobj, url: str = "") -> Iterator[dict]:
+    """Samples of an uncompressed tar stream, as webdataset groups them: consecutive members sharing a key
+    (the member name up to the first dot of its base name) form one sample, keyed by the rest of the
+    name (its extension)."""
+    sample: dict | None = None
+    with tarfile.open(fileobj=fileobj, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            folder, _, base = member.name.rpartition("/")
+            stem, _, ext = base.partition(".")
+            key = f"{folder}/{stem}" if folder else stem
+            if sample is not None and sample["__key__"] != key:
+                yield sample
+                sample = None
+            if sample is None:
+                sample = {"__key__": key, "__url__": url}
+            sample[ext] = tar.extractfile(member).read()
+    if sample is not None:
+        yield sample

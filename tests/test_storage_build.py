@@ -143,30 +143,20 @@ def test_build_verify_and_read_back_with_webdataset(s3_server, s3_build, local_r
     assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
     _no_secret(r.stdout + r.stderr, s3_server)
 
-    # the reader both sides use, then plain webdataset over the published URLs (fsspec as its opener)
+    # the reader both sides use
     options = s3_server.storage_options()
     ds = open_dataset(f"{s3_url}/{VARIANT}", options)
     assert ds.num_samples == VIDEOS and len(ds.shards) == SHARDS
     report = verify_dataset(f"{s3_url}/{VARIANT}", options)
     assert report.ok, report.problems
 
-    import fsspec
-    import webdataset as wds
-    from webdataset.gopen import gopen_schemes
+    # webdataset's own tar iterator over the dataset's fsspec streams (its gopen has no s3 handler)
+    from webdataset.tariterators import group_by_keys, tar_file_expander
 
-    def gopen_fsspec(url, mode="rb", bufsize=8192, **kw):
-        return fsspec.open(url, mode, **options).open()
-
-    saved = gopen_schemes.get("s3")
-    gopen_schemes["s3"] = gopen_fsspec
-    try:
-        samples = list(wds.WebDataset(ds.shard_urls(), shardshuffle=False, empty_check=False))
-    finally:
-        if saved is None:
-            gopen_schemes.pop("s3", None)
-        else:
-            gopen_schemes["s3"] = saved
+    streams = ({"url": s.url, "stream": ds.open_shard(s)} for s in ds.shards)
+    samples = list(group_by_keys(tar_file_expander(streams)))
     assert [s["__key__"] for s in samples] == [layout.sample_key(i) for i in range(VIDEOS)]
+    assert [s["__key__"] for s in ds.iter_samples()] == [s["__key__"] for s in samples]
     rows = {r["key"]: r for r in ds.samples.to_pylist()}
     for s in samples:
         payload = s[layout.FRAMES_EXT]
@@ -175,6 +165,29 @@ def test_build_verify_and_read_back_with_webdataset(s3_server, s3_build, local_r
         assert frames.shape[1:] == (64, 64, 3) and 20 <= len(frames) <= 30
         meta = json.loads(s[layout.META_EXT])
         assert meta["index"] == int(s["__key__"])
+
+
+def test_readme_reading_recipe_works_on_s3(s3_server, s3_env, s3_url):
+    """The README's reading example, run as written against s3:// with the standard credential chain, and
+    webdataset's global openers left alone."""
+    import re
+
+    from webdataset.gopen import gopen_schemes
+
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    block = re.search(r"### Reading a dataset\n```python\n(.*?)```", readme, re.S).group(1)
+    placeholder = "s3://bucket/synthvid/v1/accelerating-shapes"
+    assert placeholder in block
+    small = {"size": 32, "frames_min": 64, "frames_max": 64, "objects": 30}
+    build_variants([from_variant("accelerating-shapes", small)],
+                   BuildOptions(s3_url, videos=3, per_shard=2, inline=True, progress=False))
+    openers = dict(gopen_schemes)
+    namespace: dict = {}
+    exec(compile(block.replace(placeholder, f"{s3_url}/accelerating-shapes"), "README.md", "exec"), namespace)
+    assert dict(gopen_schemes) == openers
+    assert namespace["sample"]["__key__"] == layout.sample_key(2)        # every sample was read
+    clip = namespace["clip"]
+    assert clip.shape == (16, 32, 32, 3) and clip.dtype.name == "uint8" and clip.std() > 0
 
 
 def test_rebuild_keeps_every_committed_shard(s3_server, s3_build, local_reference, ray_runtime):
