@@ -311,3 +311,16 @@ def test_every_flag_has_help_one_spelling_and_version(capsys):
                     capture_output=True, text=True).stdout.strip()
     import synthvid
     assert capsys.readouterr().out.strip() == f"synthvid-factory {synthvid.__version__}+g{commit}"
+
+
+def test_reprs_never_show_storage_options():
+    from synthvid.factory.pipeline.jobs import DatasetJob, ShardJob
+
+    secret = "s3cr3t-value-in-a-repr"
+    options = BuildOptions("s3://bucket/out", storage_options={"secret": secret},
+                           pool_urls={"textures": f"s3://key:{secret}@bucket/pools/textures"})
+    job = DatasetJob(from_variant("moving-circles", TINY), 0, 2, 1, "s3://bucket/out/moving-circles")
+    shard_job = ShardJob.of(job, "f" * 64, options.storage_options)
+    assert shard_job.storage_options == {"secret": secret}       # it travels to the workers ...
+    for obj in (options, shard_job, Store("memory://x", {"secret": secret})):
+        assert secret not in repr(obj)                          # ... but never shows
