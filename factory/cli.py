@@ -164,7 +164,7 @@ def cmd_publish(args) -> int:
 # ------------------------------------------------------------------------------------------ arguments
 def _overrides(args) -> dict:
     overrides = dict(args.param or [])
-    if getattr(args, "pool_size", None) is not None:
+    if args.pool_size is not None:
         overrides["pool_size"] = args.pool_size
     if args.size is not None:
         overrides["size"] = args.size

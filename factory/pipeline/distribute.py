@@ -67,8 +67,10 @@ class RayDistributor:
             ready, waiting = self.ray.wait(waiting, num_returns=1)
             try:
                 outcome = self.ray.get(ready[0])
-            except Exception as e:  # noqa: BLE001 - the pipeline reports it per shard
-                outcome = getattr(e, "cause", None) or e
+            except self.ray.exceptions.RayTaskError as e:   # the pipeline reports it per shard
+                outcome = e.cause or e
+            except self.ray.exceptions.RayError as e:       # a worker died, an object got lost
+                outcome = e
             yield of_ref.pop(ready[0]), outcome
 
 

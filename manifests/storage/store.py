@@ -161,10 +161,9 @@ class Store:
 
     def remove(self, rel: str, missing_ok: bool = True, recursive: bool = False) -> None:
         path = self.path(rel)
-        rm = self.fs.rm_file if hasattr(self.fs, "rm_file") and not recursive else self.fs.rm
         kwargs = {"recursive": True} if recursive else {}
         try:
-            self.call("delete", rel, rm, path, not_found_ok=True, **kwargs)
+            self.call("delete", rel, self.fs.rm if recursive else _rm_file(self.fs), path, not_found_ok=True, **kwargs)
         except FileNotFoundError:
             if not missing_ok:
                 raise
@@ -251,6 +250,11 @@ class Store:
         return n
 
 
+def _rm_file(fs):
+    """The filesystem's delete-one-file call (older fsspec filesystems only have rm)."""
+    return fs.rm_file if hasattr(fs, "rm_file") else fs.rm
+
+
 def _local_temp_folder() -> str:
     """Where shards bound for object storage are written before their upload."""
     return os.path.join(tempfile.gettempdir(), f"synthvid-{os.getuid() if hasattr(os, 'getuid') else 0}")
@@ -280,7 +284,7 @@ def check_writable(url: str, storage_options: dict | None = None) -> None:
             raise StorageError(f"{store.display()}: a probe object reads back different bytes; the store is "
                                "not consistent", kind="integrity", url=store.display())
     finally:
-        store.call("delete probe", "", fs.rm_file if hasattr(fs, "rm_file") else fs.rm, path)
+        store.call("delete probe", "", _rm_file(fs), path)
 
 
 def _check_local_writable(url: str, name: str) -> None:
