@@ -39,21 +39,20 @@ def reference_for(variant) -> float | None:
     while name is not None:
         if name in AUTHORS_CPU_S:
             return AUTHORS_CPU_S[name]
-        from synthvid.factory.variants import get_variant
+        from synthvid.factory.generate.variants import get_variant
         name = get_variant(name).base
     return None
 
 
 def cpu_per_video(recipe, videos: int, seed: int = 0) -> tuple[float, int]:
     """CPU seconds per video of rendering, encoding, writing and committing one shard in this process."""
-    from synthvid.factory.build import ShardJob, build_shard
-    from synthvid.factory.versions import software_versions
+    from synthvid.factory.pipeline.jobs import DatasetJob, ShardJob, build_shard
 
     with tempfile.TemporaryDirectory() as out:
-        job = ShardJob(recipe, seed, videos, videos, os.path.join(out, recipe.name))
+        job = ShardJob.of(DatasetJob(recipe, seed, videos, videos, os.path.join(out, recipe.name)), "bench")
         os.makedirs(os.path.join(job.url, "_commit"))
         t0 = time.process_time()
-        marker = build_shard(job, 0, "bench", software_versions())
+        marker = build_shard(job, 0)
         cpu = time.process_time() - t0
     frames = sum(r["frames"] for r in marker["samples"])
     return cpu / videos, frames
@@ -91,17 +90,18 @@ def ray_worker_speedup(recipe, videos: int, per_shard: int) -> float:
     """Wall time of the same build with 1 and 2 workers, Ray already started (start-up excluded)."""
     import ray
 
-    from synthvid.factory.build import build_variants
+    from synthvid.factory.pipeline.build import BuildOptions, build_variants
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         with tempfile.TemporaryDirectory() as warm:   # warm the worker processes and imports
-            build_variants([recipe], warm, videos=4, per_shard=1, workers=2, progress=False)
+            build_variants([recipe], BuildOptions(warm, videos=4, per_shard=1, workers=2, progress=False))
         times = {}
         for workers in (1, 2):
             with tempfile.TemporaryDirectory() as out:
                 t0 = time.perf_counter()
-                build_variants([recipe], out, videos=videos, per_shard=per_shard, workers=workers, progress=False)
+                build_variants([recipe],
+                               BuildOptions(out, videos=videos, per_shard=per_shard, workers=workers, progress=False))
                 times[workers] = time.perf_counter() - t0
     finally:
         ray.shutdown()
@@ -131,7 +131,7 @@ def default_pools_dir() -> str:
 
 def pool_overrides(name: str, args) -> tuple[dict, str | None]:
     """Overrides for measuring a variant, and a note when its pool is smaller than the variant's default."""
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.generate.recipe import from_variant
 
     params = from_variant(name).params
     over = {"size": args.size}
@@ -149,26 +149,27 @@ def pool_overrides(name: str, args) -> tuple[dict, str | None]:
 
 def with_pools(recipes: list, videos: int, pools_dir: str) -> list:
     """Attach pools (built once into pools_dir, in this process, outside any timing)."""
-    from synthvid.factory.build import BuildError, build_pools
-    from synthvid.factory.pool_artifact import ensure_pools
+    from synthvid.factory.pipeline.build import BuildError, BuildOptions, build_pools
+    from synthvid.factory.pools.attach import PoolOptions, attach_pools, plan_pools
 
     if not any(r.params.pools_needed() for r in recipes):
         return recipes
     os.makedirs(pools_dir, exist_ok=True)
-
-    def build_fn(pool_recipes, root):
+    plan = plan_pools(recipes, PoolOptions(videos=videos, device="cpu"))
+    if plan.to_build:
         t0 = time.process_time()
+        options = BuildOptions(pools_dir, inline=True, progress=False, device="cpu")
         try:
-            build_pools(pool_recipes, root, inline=True, progress=False, device="cpu")
+            build_pools(plan.to_build, options)
         except BuildError as e:                 # kept from another code version: rebuild them
             print(f"(rebuilding cached pools: {str(e).splitlines()[0]})", file=sys.stderr)
-            build_pools(pool_recipes, root, inline=True, progress=False, device="cpu", overwrite=True)
+            build_pools(plan.to_build, BuildOptions(pools_dir, inline=True, progress=False, device="cpu",
+                                                    overwrite=True))
         spent = time.process_time() - t0
         if spent > 1:
-            print(f"(built {len(pool_recipes)} pool(s) into {root} in {spent:.0f} CPU-s, not counted)",
+            print(f"(built {len(plan.to_build)} pool(s) into {pools_dir} in {spent:.0f} CPU-s, not counted)",
                   file=sys.stderr)
-
-    return ensure_pools(recipes, pools_dir, videos, None, {}, build_fn, root=pools_dir)
+    return attach_pools(plan, pools_dir)
 
 
 def pool_rates(args) -> dict:
@@ -198,8 +199,8 @@ def main() -> int:
     ap.add_argument("--no-scaling", action="store_true", help="skip the 1-vs-2-worker measurement")
     args = ap.parse_args()
 
-    from synthvid.factory.recipe import from_variant
-    from synthvid.factory.variants import get_variant, list_variants
+    from synthvid.factory.generate.recipe import from_variant
+    from synthvid.factory.generate.variants import get_variant, list_variants
 
     names = args.variants or [v.name for v in list_variants(buildable=True)]
     if "accelerating-shapes" not in names and not args.profile:

@@ -24,13 +24,13 @@ import torch
 
 
 def build_variant(root: str, variant: str, videos: int, size: int, frames: str) -> str:
-    from synthvid.factory.build import build_variants
-    from synthvid.factory.params import parse_frames
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.pipeline.build import BuildOptions, build_variants
+    from synthvid.factory.generate.params import parse_frames
+    from synthvid.factory.generate.recipe import from_variant
 
     overrides = {"size": size, **parse_frames(frames)}
-    build_variants([from_variant(variant, overrides)], out=root, videos=videos, seed=0, per_shard=8, inline=True,
-                   progress=False)
+    build_variants([from_variant(variant, overrides)],
+                   BuildOptions(out=root, videos=videos, seed=0, per_shard=8, inline=True, progress=False))
     return os.path.join(root, variant)
 
 

@@ -108,9 +108,9 @@ def main() -> int:
 
     import os
 
-    from synthvid.factory.latents import sample_latents
-    from synthvid.factory.recipe import from_variant
-    from synthvid.factory.render import Renderer
+    from synthvid.factory.generate.latents import sample_latents
+    from synthvid.factory.generate.recipe import from_variant
+    from synthvid.factory.generate.render import Renderer
 
     recipe = from_variant(args.variant)
     if recipe.params.pools_needed():

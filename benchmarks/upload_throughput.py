@@ -44,10 +44,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from synthvid.factory.build import build_variants
-    from synthvid.factory.params import parse_frames
-    from synthvid.factory.publish import publish
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.pipeline.build import BuildOptions, build_variants
+    from synthvid.factory.generate.params import parse_frames
+    from synthvid.factory.pipeline.publish import publish
+    from synthvid.factory.generate.recipe import from_variant
     from tests.fixtures_s3 import S3Server
 
     overrides = {"size": args.size, **parse_frames(args.frames)}
@@ -73,15 +73,15 @@ def main(argv=None) -> int:
                 return out
 
             local = os.path.join(work, "local")
-            run("local-build", lambda: build_variants([recipe], local, videos=args.videos, seed=args.seed,
-                                                      per_shard=args.per_shard, inline=True, progress=False),
+            run("local-build", lambda: build_variants([recipe], BuildOptions(local, videos=args.videos, seed=args.seed,
+                                                      per_shard=args.per_shard, inline=True, progress=False)),
                 lambda: _tree_bytes(os.path.join(local, args.variant)))
             dataset_bytes = results["local-build"]["bytes"]
 
             s3_url = server.url("bench-build")
-            run("s3-build", lambda: build_variants([recipe], s3_url, videos=args.videos, seed=args.seed,
+            run("s3-build", lambda: build_variants([recipe], BuildOptions(s3_url, videos=args.videos, seed=args.seed,
                                                    per_shard=args.per_shard, inline=True, progress=False,
-                                                   storage_options=options),
+                                                   storage_options=options)),
                 lambda: sum(v for k, v in server.list_keys("bench-build/").items() if not k.endswith(".lock")))
 
             src = os.path.join(local, args.variant)

@@ -8,6 +8,7 @@ import tarfile
 from dataclasses import dataclass, field
 
 from . import layout
+from .hashing import HashingReader
 from .reader import open_dataset
 
 
@@ -22,19 +23,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-class _Hashing:
-    """Read-through file object that hashes what tarfile reads (tar is read sequentially)."""
-
-    def __init__(self, f):
-        self.f, self.sha, self.n = f, hashlib.sha256(), 0
-
-    def read(self, size=-1):
-        b = self.f.read(size)
-        self.sha.update(b)
-        self.n += len(b)
-        return b
 
 
 def verify_dataset(url: str, storage_options: dict | None = None, progress=None) -> VerifyReport:
@@ -59,7 +47,7 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
         seen: dict[str, list[str]] = {}
         payload_ok = True
         with ds.fs.open(path, "rb") as f:
-            hashing = _Hashing(f)
+            hashing = HashingReader(f)
             try:
                 with tarfile.open(fileobj=hashing, mode="r|") as tar:
                     for member in tar:
@@ -74,9 +62,8 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
             except (tarfile.TarError, EOFError, OSError) as e:
                 report.problems.append((shard.name, f"unreadable tar: {e}"))
                 continue
-            while hashing.read(1 << 20):
-                pass
-        if hashing.sha.hexdigest() != shard.sha256:
+            _, sha256 = hashing.drain()
+        if sha256 != shard.sha256:
             if payload_ok:
                 report.problems.append((shard.name, "sha256 mismatch"))
         want_keys = expected.get(shard.name, {})

@@ -15,16 +15,15 @@ import time
 import numpy as np
 import pytest
 
-from synthvid.factory.build import BuildError, build_variants
+from synthvid.factory.pipeline.build import BuildError, BuildOptions, build_variants
 from synthvid.factory.cli import main as cli_main
-from synthvid.factory.latents import sample_latents
-from synthvid.factory.output import BuildLock, OutputDir
-from synthvid.factory.recipe import from_variant, load_recipe
-from synthvid.factory.render import Renderer
+from synthvid.factory.generate.latents import sample_latents
+from synthvid.factory.generate.recipe import from_variant, load_recipe
+from synthvid.factory.generate.render import Renderer
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
-from synthvid.manifests.storage import StorageError
+from synthvid.manifests.storage import BuildLock, StorageError, Store
 from synthvid.manifests.verify import verify_dataset
 
 from .helpers import TINY, tree_digest
@@ -36,28 +35,28 @@ pytestmark = pytest.mark.usefixtures("ray_runtime")
 def reference_build(tmp_path_factory):
     """accelerating-shapes, 10 videos in 4 shards, built with one worker."""
     out = str(tmp_path_factory.mktemp("ref"))
-    build_variants([from_variant("accelerating-shapes", TINY)], out, videos=10, seed=3, per_shard=3, workers=1,
-                   progress=False)
+    build_variants([from_variant("accelerating-shapes", TINY)],
+                   BuildOptions(out, videos=10, seed=3, per_shard=3, workers=1, progress=False))
     return out
 
 
 def test_one_vs_two_workers_identical_bytes(reference_build, tmp_path):
-    build_variants([from_variant("accelerating-shapes", TINY)], str(tmp_path), videos=10, seed=3, per_shard=3,
-                   workers=2, progress=False)
+    build_variants([from_variant("accelerating-shapes", TINY)],
+                   BuildOptions(str(tmp_path), videos=10, seed=3, per_shard=3, workers=2, progress=False))
     a, b = tree_digest(reference_build), tree_digest(str(tmp_path))
     assert a == b
     assert sum(k.endswith(".tar") for k in a) == 4 and "accelerating-shapes/card.json" in a
 
 
 def test_inline_build_matches_ray_build(reference_build, tmp_path):
-    build_variants([from_variant("accelerating-shapes", TINY)], str(tmp_path), videos=10, seed=3, per_shard=3,
-                   inline=True, progress=False)
+    build_variants([from_variant("accelerating-shapes", TINY)],
+                   BuildOptions(str(tmp_path), videos=10, seed=3, per_shard=3, inline=True, progress=False))
     assert tree_digest(reference_build) == tree_digest(str(tmp_path))
 
 
 def test_other_seed_differs(reference_build, tmp_path):
-    build_variants([from_variant("accelerating-shapes", TINY)], str(tmp_path), videos=10, seed=4, per_shard=3,
-                   inline=True, progress=False)
+    build_variants([from_variant("accelerating-shapes", TINY)],
+                   BuildOptions(str(tmp_path), videos=10, seed=4, per_shard=3, inline=True, progress=False))
     a, b = tree_digest(reference_build), tree_digest(str(tmp_path))
     assert a.keys() == b.keys() and all(a[k] != b[k] for k in a if k.endswith(".tar"))
 
@@ -117,13 +116,14 @@ def test_verify_catches_flipped_truncated_missing(reference_build, tmp_path):
 
 def test_incomplete_variant_is_refused(tmp_path):
     out = str(tmp_path)
-    build_variants([from_variant("moving-circles", TINY)], out, videos=4, per_shard=2, inline=True, progress=False)
+    build_variants([from_variant("moving-circles", TINY)],
+                   BuildOptions(out, videos=4, per_shard=2, inline=True, progress=False))
     os.remove(os.path.join(out, "moving-circles", layout.CARD))
     with pytest.raises(IncompleteDatasetError, match="resume"):
         open_dataset(os.path.join(out, "moving-circles"))
     # resuming finishes it without rebuilding any shard
-    res = build_variants([from_variant("moving-circles", TINY)], out, videos=4, per_shard=2, inline=True,
-                         progress=False)
+    res = build_variants([from_variant("moving-circles", TINY)], BuildOptions(out, videos=4, per_shard=2, inline=True,
+                         progress=False))
     assert res[0].shards_built == 0 and res[0].shards_kept == 2
     assert open_dataset(os.path.join(out, "moving-circles")).num_samples == 4
 
@@ -205,35 +205,36 @@ def test_failing_shards_are_named_and_nothing_looks_complete(tmp_path):
     vdir.mkdir()
     (vdir / ".tmp").write_text("a file where the temp folder goes: every shard fails")
     with pytest.raises(BuildError) as err:
-        build_variants([from_variant("moving-shapes", TINY)], str(tmp_path), videos=4, per_shard=2, workers=2,
-                       progress=False, max_retries=1)
+        build_variants([from_variant("moving-shapes", TINY)],
+                       BuildOptions(str(tmp_path), videos=4, per_shard=2, workers=2, progress=False, max_retries=1))
     assert "moving-shapes-000000.tar" in str(err.value) and "moving-shapes-000001.tar" in str(err.value)
     assert not (vdir / layout.CARD).exists() and not (vdir / layout.LOCK).exists()
     (vdir / ".tmp").unlink()
-    res = build_variants([from_variant("moving-shapes", TINY)], str(tmp_path), videos=4, per_shard=2, workers=2,
-                         progress=False)
+    res = build_variants([from_variant("moving-shapes", TINY)],
+                         BuildOptions(str(tmp_path), videos=4, per_shard=2, workers=2, progress=False))
     assert res[0].shards_built == 2 and verify_dataset(str(vdir)).ok
 
 
 def test_second_build_racing_on_the_same_output_is_refused(tmp_path):
-    out = OutputDir(str(tmp_path / "moving-circles"))
+    out = Store(str(tmp_path / "moving-circles"))
     out.makedirs()
     with BuildLock(out):
         with pytest.raises(StorageError, match="another build is writing"):
-            build_variants([from_variant("moving-circles", TINY)], str(tmp_path), videos=2, per_shard=1,
-                           inline=True, progress=False)
-    build_variants([from_variant("moving-circles", TINY)], str(tmp_path), videos=2, per_shard=1, inline=True,
-                   progress=False)
+            build_variants([from_variant("moving-circles", TINY)], BuildOptions(str(tmp_path), videos=2, per_shard=1,
+                           inline=True, progress=False))
+    build_variants([from_variant("moving-circles", TINY)],
+                   BuildOptions(str(tmp_path), videos=2, per_shard=1, inline=True, progress=False))
 
 
 def test_different_build_in_the_way_needs_overwrite(tmp_path):
-    build_variants([from_variant("moving-circles", TINY)], str(tmp_path), videos=2, per_shard=1, inline=True,
-                   progress=False)
+    build_variants([from_variant("moving-circles", TINY)],
+                   BuildOptions(str(tmp_path), videos=2, per_shard=1, inline=True, progress=False))
     with pytest.raises(BuildError, match="--overwrite"):
-        build_variants([from_variant("moving-circles", TINY)], str(tmp_path), videos=2, seed=9, per_shard=1,
-                       inline=True, progress=False)
-    res = build_variants([from_variant("moving-circles", TINY)], str(tmp_path), videos=2, seed=9, per_shard=1,
-                         inline=True, progress=False, overwrite=True)
+        build_variants([from_variant("moving-circles", TINY)],
+                       BuildOptions(str(tmp_path), videos=2, seed=9, per_shard=1, inline=True, progress=False))
+    res = build_variants([from_variant("moving-circles", TINY)],
+                         BuildOptions(str(tmp_path), videos=2, seed=9, per_shard=1, inline=True, progress=False,
+                                      overwrite=True))
     assert res[0].card["seed"] == 9 and res[0].shards_built == 2
 
 
@@ -285,3 +286,41 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "moving-shapes" in out and "CPU-hours" in out and "150" in out
     assert os.listdir(tmp_path) == []
+
+
+def test_every_flag_has_help_one_spelling_and_version(capsys):
+    import argparse
+    import subprocess as sp
+
+    from synthvid.factory.cli import parser
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == {"list", "build", "build-pool", "verify", "preview", "publish"}
+    for name, p in commands.items():
+        for action in p._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    for name in ("build", "build-pool", "verify", "preview", "publish"):
+        assert "--storage-option" in commands[name]._option_string_actions, name
+    for name in ("build", "build-pool"):
+        assert "--pool-device" in commands[name]._option_string_actions and \
+            "--device" not in commands[name]._option_string_actions, name
+    with pytest.raises(SystemExit) as done:
+        cli_main(["--version"])
+    assert done.value.code == 0
+    commit = sp.run(["git", "-C", os.path.dirname(__file__), "rev-parse", "--short=12", "HEAD"],
+                    capture_output=True, text=True).stdout.strip()
+    import synthvid
+    assert capsys.readouterr().out.strip() == f"synthvid-factory {synthvid.__version__}+g{commit}"
+
+
+def test_reprs_never_show_storage_options():
+    from synthvid.factory.pipeline.jobs import DatasetJob, ShardJob
+
+    secret = "s3cr3t-value-in-a-repr"
+    options = BuildOptions("s3://bucket/out", storage_options={"secret": secret},
+                           pool_urls={"textures": f"s3://key:{secret}@bucket/pools/textures"})
+    job = DatasetJob(from_variant("moving-circles", TINY), 0, 2, 1, "s3://bucket/out/moving-circles")
+    shard_job = ShardJob.of(job, "f" * 64, options.storage_options)
+    assert shard_job.storage_options == {"secret": secret}       # it travels to the workers ...
+    for obj in (options, shard_job, Store("memory://x", {"secret": secret})):
+        assert secret not in repr(obj)                          # ... but never shows

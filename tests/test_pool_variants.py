@@ -15,15 +15,19 @@ import tarfile
 import numpy as np
 import pytest
 
-from synthvid.factory.build import build_variants, pool_device
-from synthvid.factory.latents import make_latents
-from synthvid.factory.params import resolve
-from synthvid.factory.pool_artifact import PoolMismatchError, PoolRecipe, ensure_pools
+from synthvid.factory.pipeline.build import BuildOptions, build_variants, pool_device
+from synthvid.factory.generate.latents import make_latents
+from synthvid.factory.generate.params import resolve
+from synthvid.factory.pipeline.distribute import InlineDistributor, RayDistributor
+from synthvid.factory.pools.attach import PoolOptions, attach_pools, plan_pools
+from synthvid.factory.pools.reader import PoolMismatchError
+from synthvid.factory.pools.recipe import PoolRecipe
 from synthvid.factory.pools.natural import NaturalImageError
-from synthvid.factory.recipe import from_variant
-from synthvid.factory.render import Renderer
+from synthvid.factory.generate.recipe import from_variant
+from synthvid.factory.generate.composite import resize_to
+from synthvid.factory.generate.render import Renderer
 from synthvid.manifests.seeds import substream
-from synthvid.factory.variants import list_variants
+from synthvid.factory.generate.variants import list_variants
 from synthvid.manifests.payload import FramesPayload
 from tests.helpers import TINY_POOLS, tree_digest
 
@@ -63,7 +67,7 @@ def built(ray_runtime, tmp_path_factory):
     roots = []
     for tag in ("a", "b"):
         root = str(tmp_path_factory.mktemp(f"pool-variants-{tag}"))
-        build_variants(recipes, root, videos=VIDEOS, seed=SEED, per_shard=2, workers=2, progress=False)
+        build_variants(recipes, BuildOptions(root, videos=VIDEOS, seed=SEED, per_shard=2, workers=2, progress=False))
         roots.append(root)
     return roots
 
@@ -89,10 +93,11 @@ def read_variant(root: str, name: str) -> list[dict]:
 
 def attached(root: str, name: str):
     """The variant's recipe with the pools it was built from attached (they exist: nothing is built)."""
-    def no_build(pool_recipes, where):
-        for pr in pool_recipes:
-            assert os.path.exists(os.path.join(where, pr.name, "card.json")), pr.name
-    return ensure_pools([from_variant(name, overrides(name))], root, VIDEOS, None, {}, no_build)[0]
+    plan = plan_pools([from_variant(name, overrides(name))], PoolOptions(videos=VIDEOS))
+    where = os.path.join(root, "_pools")
+    for pr in plan.to_build:
+        assert os.path.exists(os.path.join(where, pr.name, "card.json")), pr.name
+    return attach_pools(plan, where)[0]
 
 
 def flatness(frames: np.ndarray) -> float:
@@ -157,7 +162,7 @@ def test_pool_image_backgrounds(built, name, base):
     pool = recipe.open_pools()["images"]
     for s, b in zip(read_variant(built[0], name), read_variant(built[0], base)):
         item = s["meta"]["background_item"]
-        image = Renderer._resize(pool.frame(item, 0), TEST["size"])
+        image = resize_to(pool.frame(item, 0), TEST["size"])
         bg = _black_mask(b["frames"])
         assert bg.mean() > 0.01
         shown = s["frames"][bg]
@@ -177,7 +182,7 @@ def test_static_replacements(built, name, pool):
         flags.append(replaced)
         frames = s["frames"]
         if replaced:
-            image = Renderer._resize(reader.frame(s["meta"]["static_item"], 0), TEST["size"])
+            image = resize_to(reader.frame(s["meta"]["static_item"], 0), TEST["size"])
             assert np.all(frames == image[None])           # every frame the same pool image
         else:
             assert "static_item" not in s["meta"]
@@ -208,7 +213,7 @@ def test_dynamic_crops_follow_the_clip(built, name):
     """The shard equals a render with dynamic crops, and differs from one with each crop frozen."""
     recipe = attached(built[0], name)
     pools = recipe.open_pools()
-    from synthvid.factory.latents import sample_latents
+    from synthvid.factory.generate.latents import sample_latents
 
     for i, s in enumerate(read_variant(built[0], name)[:2]):
         lat = sample_latents(recipe.params, SEED, i)
@@ -313,7 +318,7 @@ SMALL = {**TINY_POOLS, "frames_min": 4, "frames_max": 4, "objects": 40}
 
 def _build_inline(tmp_path, name, overrides=None, **kw):
     recipe = from_variant(name, {**SMALL, **(overrides or {})})
-    return build_variants([recipe], str(tmp_path / "out"), videos=1, inline=True, progress=False, **kw)
+    return build_variants([recipe], BuildOptions(str(tmp_path / "out"), videos=1, inline=True, progress=False, **kw))
 
 
 def test_missing_or_empty_image_folder(tmp_path):
@@ -337,10 +342,11 @@ def test_unreadable_images_counted_and_too_small_a_source(tmp_path):
 
 
 def test_given_pools_whole_checked_and_never_shrunk(tmp_path):
-    from synthvid.factory.build import build_pools
+    from synthvid.factory.pipeline.build import BuildOptions, build_pools
 
     pools = str(tmp_path / "pools")
-    build_pools([PoolRecipe("textures", 5, 32, 0)], pools, folders=["textures"], inline=True, progress=False)
+    build_pools([PoolRecipe("textures", 5, 32, 0)], BuildOptions(pools, inline=True, progress=False),
+                folders=["textures"])
     url = os.path.join(pools, "textures")
     res = _build_inline(tmp_path, "accelerating-textures", {"pool_size": 0}, pool_urls={"textures": url})
     assert res[0].card["recipe"]["pools"][0]["items_used"] == 5           # auto: the whole given pool
@@ -353,16 +359,13 @@ def test_given_pools_whole_checked_and_never_shrunk(tmp_path):
         _build_inline(tmp_path, "accelerating-textures", {"item_px": 64}, pool_urls={"textures": url})
 
 
-def test_stylegan_pools_ask_for_a_gpu_on_gpu_clusters():
-    class FakeRay:
-        def __init__(self, gpus):
-            self.gpus = gpus
+def test_stylegan_pools_ask_for_a_gpu_on_gpu_clusters(ray_runtime):
+    import ray
 
-        def cluster_resources(self):
-            return {"CPU": 16.0, **({"GPU": float(self.gpus)} if self.gpus else {})}
-
-    assert pool_device(FakeRay(2)) == "cuda" and pool_device(FakeRay(0)) == "cpu" and pool_device(None) == "cpu"
-    assert pool_device(FakeRay(2), "cpu") == "cpu"
+    assert RayDistributor(ray, None, 0).gpus == ray.cluster_resources().get("GPU", 0) == 0   # this machine
+    inline = InlineDistributor().gpus
+    assert pool_device("auto", 2) == "cuda" and pool_device("auto", 0) == "cpu" and pool_device("auto", inline) == "cpu"
+    assert pool_device("cpu", 2) == "cpu"
     gpu, cpu = PoolRecipe("stylegan", 4, 32, device="cuda"), PoolRecipe("stylegan", 4, 32)
     assert gpu.num_gpus == 1 and cpu.num_gpus == 0
     assert gpu.to_dict()["device"] == "cuda" and cpu.to_dict()["device"] == "cpu"

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from synthvid.factory import publish as pub
-from synthvid.factory.build import build_variants
-from synthvid.factory.recipe import from_variant
+from synthvid.factory.pipeline import publish as pub
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.generate.recipe import from_variant
 from synthvid.manifests import layout
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
 from synthvid.manifests.storage import Store
@@ -28,8 +28,8 @@ VARIANTS = ("moving-shapes", "static-circles")
 @pytest.fixture(scope="module")
 def local_build(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("pubsrc"))
-    build_variants([from_variant(v, TINY) for v in VARIANTS], out, videos=8, seed=2, per_shard=2, inline=True,
-                   progress=False)
+    build_variants([from_variant(v, TINY) for v in VARIANTS],
+                   BuildOptions(out, videos=8, seed=2, per_shard=2, inline=True, progress=False))
     return out
 
 
@@ -108,8 +108,8 @@ def test_publish_cli_killed_then_resumed(s3_server, s3_url, local_build):
     proxy.set_mode("throttle", rate=150_000)
     env = s3_server.subprocess_env(AWS_ENDPOINT_URL=proxy.endpoint_url)
     base = f"{_prefix(s3_url)}/{v}/"
-    proc = subprocess.Popen([sys.executable, "-m", "synthvid.factory.publish", local_build, s3_url, "--variant", v,
-                             "--threads", "2", "--no-progress"], env=env, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "synthvid.factory.cli", "publish", local_build, s3_url,
+                             "--variant", v, "--threads", "2", "--no-progress"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -127,8 +127,8 @@ def test_publish_cli_killed_then_resumed(s3_server, s3_url, local_build):
     assert base + layout.CARD not in keys
     with pytest.raises(IncompleteDatasetError):
         open_dataset(f"{s3_url}/{v}", s3_server.storage_options())
-    r = subprocess.run([sys.executable, "-m", "synthvid.factory.publish", local_build, s3_url, "--variant", v,
-                        "--no-progress", "--json"], env=s3_server.subprocess_env(), capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "synthvid.factory.cli", "publish", local_build, s3_url,
+                        "--variant", v, "--no-progress", "--json"], env=s3_server.subprocess_env(), capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
@@ -139,7 +139,7 @@ def test_publish_cli_killed_then_resumed(s3_server, s3_url, local_build):
 
 def test_publish_cli_errors_are_one_line(s3_server, local_build):
     env = s3_server.subprocess_env(AWS_SECRET_ACCESS_KEY="bad-secret-value-0000")
-    r = subprocess.run([sys.executable, "-m", "synthvid.factory.publish", local_build,
+    r = subprocess.run([sys.executable, "-m", "synthvid.factory.cli", "publish", local_build,
                         s3_server.url("p"), "--no-progress"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

@@ -12,8 +12,8 @@ import sys
 import textwrap
 
 
-from synthvid.factory.build import build_variants
-from synthvid.factory.recipe import from_variant
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.generate.recipe import from_variant
 
 from .fixtures_s3 import FaultProxy
 from .helpers import TINY, tree_digest
@@ -66,8 +66,8 @@ DRIVER = textwrap.dedent('''
 def test_two_node_cluster_build_is_byte_identical_to_one_worker(s3_server, tmp_path, ray_runtime):
     # one worker on the session's local runtime, to local disk
     ref = str(tmp_path / "one-worker")
-    build_variants([from_variant(VARIANT, TINY)], ref, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=1,
-                   progress=False)
+    build_variants([from_variant(VARIANT, TINY)],
+                   BuildOptions(ref, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=1, progress=False))
     reference = {k.split("/", 1)[1]: v for k, v in tree_digest(ref).items()}
 
     # uploads throttled to ~150 KB/s per connection so every shard task lasts long enough to be seen on

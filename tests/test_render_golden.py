@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 
-from synthvid.factory.latents import make_latents, sample_latents
-from synthvid.factory.params import VideoParams, resolve
-from synthvid.factory.recipe import from_variant
-from synthvid.factory.render import Renderer, render_frame
+from synthvid.factory.generate.latents import make_latents, sample_latents
+from synthvid.factory.generate.params import VideoParams, resolve
+from synthvid.factory.generate.recipe import from_variant
+from synthvid.factory.generate.render import Renderer, render_frame
 
 RED, GREEN, BLUE, BLACK = (200, 0, 0), (0, 200, 0), (0, 0, 200), (0, 0, 0)
 

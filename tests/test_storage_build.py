@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from synthvid.factory.build import build_variants
-from synthvid.factory.recipe import from_variant
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.generate.recipe import from_variant
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
@@ -40,8 +40,8 @@ FIGURES: list[dict] = []
 def local_reference(tmp_path_factory):
     """The same recipe built on local disk, in this process: {relative path: sha256}."""
     out = str(tmp_path_factory.mktemp("s3ref"))
-    build_variants([from_variant(VARIANT, TINY)], out, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
-                   inline=True, progress=False)
+    build_variants([from_variant(VARIANT, TINY)], BuildOptions(out, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
+                   inline=True, progress=False))
     digest = {k.split("/", 1)[1]: v for k, v in tree_digest(out).items()}
     assert sum(k.endswith(".tar") for k in digest) == SHARDS
     return digest
@@ -88,12 +88,14 @@ def _session(ray_runtime) -> list[str]:
     return ["--workers", "2", "--ray-address", ray_runtime.address_info["gcs_address"]]
 
 
-def _option_args(options: dict) -> list[str]:
+def _option_args(options: dict, prefix: str = "") -> list[str]:
+    """`--storage-option KEY=VALUE` arguments for storage options; nested ones as dotted keys."""
     out = []
     for k, v in options.items():
-        if k == "client_kwargs":
-            continue
-        out += ["--storage-option", f"{k}={v}"]
+        if isinstance(v, dict):
+            out += _option_args(v, f"{prefix}{k}.")
+        else:
+            out += ["--storage-option", f"{prefix}{k}={v}"]
     return out
 
 
@@ -119,8 +121,9 @@ def s3_build(s3_server, local_reference, ray_runtime):
     """The recipe built into s3:// on the session's Ray runtime; explicit storage options travel to the
     workers with each task. (The standard environment chain on workers: tests/test_ray_cluster.py.)"""
     url = s3_server.unique_url("build")
-    [res] = build_variants([from_variant(VARIANT, TINY)], url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
-                           workers=2, progress=False, storage_options=s3_server.storage_options())
+    [res] = build_variants([from_variant(VARIANT, TINY)],
+                           BuildOptions(url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
+                                        progress=False, storage_options=s3_server.storage_options()))
     assert res.shards_built == SHARDS
     return url
 
@@ -132,31 +135,28 @@ def test_build_verify_and_read_back_with_webdataset(s3_server, s3_build, local_r
     env = {**s3_server.subprocess_env(), "RAY_AUTH_MODE": "disabled"}
     r = _cli(["verify", f"{s3_url}/{VARIANT}"], env, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
+    # and with explicit options only, nested ones spelled as dotted keys (client_kwargs.region_name=...)
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    args = _option_args(s3_server.storage_options())
+    assert "client_kwargs.region_name=" + s3_server.storage_options()["client_kwargs"]["region_name"] in args
+    r = _cli(["verify", f"{s3_url}/{VARIANT}", *args], {**bare, "AWS_EC2_METADATA_DISABLED": "true"}, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
+    _no_secret(r.stdout + r.stderr, s3_server)
 
-    # the reader both sides use, then plain webdataset over the published URLs (fsspec as its opener)
+    # the reader both sides use
     options = s3_server.storage_options()
     ds = open_dataset(f"{s3_url}/{VARIANT}", options)
     assert ds.num_samples == VIDEOS and len(ds.shards) == SHARDS
     report = verify_dataset(f"{s3_url}/{VARIANT}", options)
     assert report.ok, report.problems
 
-    import fsspec
-    import webdataset as wds
-    from webdataset.gopen import gopen_schemes
+    # webdataset's own tar iterator over the dataset's fsspec streams (its gopen has no s3 handler)
+    from webdataset.tariterators import group_by_keys, tar_file_expander
 
-    def gopen_fsspec(url, mode="rb", bufsize=8192, **kw):
-        return fsspec.open(url, mode, **options).open()
-
-    saved = gopen_schemes.get("s3")
-    gopen_schemes["s3"] = gopen_fsspec
-    try:
-        samples = list(wds.WebDataset(ds.shard_urls(), shardshuffle=False, empty_check=False))
-    finally:
-        if saved is None:
-            gopen_schemes.pop("s3", None)
-        else:
-            gopen_schemes["s3"] = saved
+    streams = ({"url": s.url, "stream": ds.open_shard(s)} for s in ds.shards)
+    samples = list(group_by_keys(tar_file_expander(streams)))
     assert [s["__key__"] for s in samples] == [layout.sample_key(i) for i in range(VIDEOS)]
+    assert [s["__key__"] for s in ds.iter_samples()] == [s["__key__"] for s in samples]
     rows = {r["key"]: r for r in ds.samples.to_pylist()}
     for s in samples:
         payload = s[layout.FRAMES_EXT]
@@ -167,6 +167,29 @@ def test_build_verify_and_read_back_with_webdataset(s3_server, s3_build, local_r
         assert meta["index"] == int(s["__key__"])
 
 
+def test_readme_reading_recipe_works_on_s3(s3_server, s3_env, s3_url):
+    """The README's reading example, run as written against s3:// with the standard credential chain, and
+    webdataset's global openers left alone."""
+    import re
+
+    from webdataset.gopen import gopen_schemes
+
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    block = re.search(r"### Reading a dataset\n```python\n(.*?)```", readme, re.S).group(1)
+    placeholder = "s3://bucket/synthvid/v1/accelerating-shapes"
+    assert placeholder in block
+    small = {"size": 32, "frames_min": 64, "frames_max": 64, "objects": 30}
+    build_variants([from_variant("accelerating-shapes", small)],
+                   BuildOptions(s3_url, videos=3, per_shard=2, inline=True, progress=False))
+    openers = dict(gopen_schemes)
+    namespace: dict = {}
+    exec(compile(block.replace(placeholder, f"{s3_url}/accelerating-shapes"), "README.md", "exec"), namespace)
+    assert dict(gopen_schemes) == openers
+    assert namespace["sample"]["__key__"] == layout.sample_key(2)        # every sample was read
+    clip = namespace["clip"]
+    assert clip.shape == (16, 32, 32, 3) and clip.dtype.name == "uint8" and clip.std() > 0
+
+
 def test_rebuild_keeps_every_committed_shard(s3_server, s3_build, local_reference, ray_runtime):
     """A second run over a complete build keeps every shard and rewrites none of them."""
     s3_url = s3_build
@@ -175,8 +198,8 @@ def test_rebuild_keeps_every_committed_shard(s3_server, s3_build, local_referenc
     client = s3_server.client()
     shards = [k for k in s3_server.list_keys(_prefix(s3_url)) if k.endswith(".tar")]
     stamps = {k: client.head_object(Bucket=s3_server.bucket, Key=k)["LastModified"] for k in shards}
-    [res] = build_variants([recipe], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
-                           progress=False, storage_options=options)
+    [res] = build_variants([recipe], BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
+                           progress=False, storage_options=options))
     assert res.shards_kept == SHARDS and res.shards_built == 0
     assert {k: client.head_object(Bucket=s3_server.bucket, Key=k)["LastModified"] for k in shards} == stamps
     _assert_clean(s3_server, s3_url, local_reference)
@@ -186,8 +209,9 @@ def test_resume_rebuilds_a_shard_whose_stored_bytes_changed(s3_server, s3_url, l
     """A marker alone is not enough: a shard whose stored bytes no longer match it is rebuilt."""
     options = s3_server.storage_options()
     recipe = from_variant(VARIANT, TINY)
-    build_variants([recipe], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2, progress=False,
-                   storage_options=options)
+    build_variants([recipe],
+                   BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2, progress=False,
+                                storage_options=options))
     client = s3_server.client()
     prefix = _prefix(s3_url)
     bad = f"{prefix}/{VARIANT}/{layout.shard_name(VARIANT, 1)}"
@@ -195,8 +219,8 @@ def test_resume_rebuilds_a_shard_whose_stored_bytes_changed(s3_server, s3_url, l
     body[700] ^= 0xFF  # same size, one flipped byte
     client.put_object(Bucket=s3_server.bucket, Key=bad, Body=bytes(body))
     client.delete_object(Bucket=s3_server.bucket, Key=f"{prefix}/{VARIANT}/{layout.shard_name(VARIANT, 3)}")
-    [res] = build_variants([recipe], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
-                           progress=False, storage_options=options)
+    [res] = build_variants([recipe], BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2,
+                           progress=False, storage_options=options))
     assert res.shards_built == 2 and res.shards_kept == SHARDS - 2
     _assert_clean(s3_server, s3_url, local_reference)
 
@@ -398,8 +422,9 @@ def test_injected_resets_and_slowdowns_are_retried(s3_server, s3_url, local_refe
     t = threading.Thread(target=inject, daemon=True)
     t.start()
     try:
-        build_variants([from_variant(VARIANT, TINY)], s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD,
-                       workers=2, progress=False, storage_options=options)
+        build_variants([from_variant(VARIANT, TINY)],
+                       BuildOptions(s3_url, videos=VIDEOS, seed=SEED, per_shard=PER_SHARD, workers=2, progress=False,
+                                    storage_options=options))
     finally:
         stop.set()
         t.join(5)
@@ -463,35 +488,33 @@ def test_credentials_never_reach_dataset_files(s3_server, s3_build):
 
 
 # ------------------------------------------------------------------------------------- build lock
-def test_remote_build_lock(s3_server, s3_url, monkeypatch):
+def test_remote_build_lock(s3_server, s3_url):
     """One build per output on object storage: a live lock refuses a second build; a lock of a dead
     process of this host, or one nobody renewed for the TTL, is taken over."""
     import socket
 
-    from synthvid.factory import output
-    from synthvid.manifests.storage import StorageError
+    from synthvid.manifests.storage import BuildLock, StorageError, Store
 
-    out = output.OutputDir(f"{s3_url}/{VARIANT}", s3_server.storage_options())
+    out = Store(f"{s3_url}/{VARIANT}", s3_server.storage_options())
     out.makedirs()
-    first = output.BuildLock(out)
+    first = BuildLock(out)
     first.acquire()
     with pytest.raises(StorageError, match="another build is writing"):
-        output.BuildLock(out).acquire()
+        BuildLock(out).acquire()
     first.release()
     assert not out.exists(layout.LOCK)
 
     out.put_bytes(layout.LOCK, f"{socket.gethostname()} 999999999 deadbeef".encode())   # a SIGKILLed build
-    lock = output.BuildLock(out)
+    lock = BuildLock(out)
     lock.acquire()
     assert out.read_bytes(layout.LOCK).decode() == lock.token
     lock.release()
 
     out.put_bytes(layout.LOCK, b"some-other-host 1 cafe")                                # silent for a TTL
     with pytest.raises(StorageError, match="another build is writing"):
-        output.BuildLock(out).acquire()
-    monkeypatch.setattr(output, "LOCK_TTL_S", 0.5)
+        BuildLock(out).acquire()
     time.sleep(1.6)  # LastModified has one-second resolution
-    lock = output.BuildLock(out)
+    lock = BuildLock(out, ttl=0.5)
     lock.acquire()
     lock.release()
     assert not out.exists(layout.LOCK)
@@ -499,17 +522,17 @@ def test_remote_build_lock(s3_server, s3_url, monkeypatch):
 
 def test_overwrite_on_object_storage(s3_server, s3_url, ray_runtime):
     """A different build in the way needs --overwrite; with it, nothing of the old build remains."""
-    from synthvid.factory.build import BuildError
+    from synthvid.factory.pipeline.build import BuildError, BuildOptions
 
     options = s3_server.storage_options()
     recipe = from_variant(VARIANT, TINY)
-    build_variants([recipe], s3_url, videos=4, seed=1, per_shard=1, workers=2, progress=False,
-                   storage_options=options)
+    build_variants([recipe], BuildOptions(s3_url, videos=4, seed=1, per_shard=1, workers=2, progress=False,
+                   storage_options=options))
     with pytest.raises(BuildError, match="overwrite"):
-        build_variants([recipe], s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
-                       storage_options=options)
-    build_variants([recipe], s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
-                   storage_options=options, overwrite=True)
+        build_variants([recipe], BuildOptions(s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
+                       storage_options=options))
+    build_variants([recipe], BuildOptions(s3_url, videos=2, seed=2, per_shard=1, workers=2, progress=False,
+                   storage_options=options, overwrite=True))
     keys = {k.split(f"{VARIANT}/", 1)[1] for k in s3_server.list_keys(_prefix(s3_url))}
     assert sorted(k for k in keys if k.endswith(".tar")) == [layout.shard_name(VARIANT, i) for i in range(2)]
     assert open_dataset(f"{s3_url}/{VARIANT}", options).card["seed"] == 2

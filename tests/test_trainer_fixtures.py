@@ -24,8 +24,8 @@ def build(variant: str = "accelerating-shapes", videos: int = 24, seed: int = 3,
           **overrides) -> str:
     """URL (local folder) of a tiny published variant; built once per argument set and session."""
     global _ROOT
-    from synthvid.factory.build import build_variants
-    from synthvid.factory.recipe import from_variant
+    from synthvid.factory.pipeline.build import BuildOptions, build_variants
+    from synthvid.factory.generate.recipe import from_variant
 
     params = {**TINY, **overrides}
     key = (variant, videos, seed, per_shard, tuple(sorted(params.items())))
@@ -34,8 +34,9 @@ def build(variant: str = "accelerating-shapes", videos: int = 24, seed: int = 3,
             _ROOT = tempfile.mkdtemp(prefix="synthvid-trainer-tests-")
             atexit.register(shutil.rmtree, _ROOT, True)
         out = os.path.join(_ROOT, f"b{len(_BUILT)}")
-        build_variants([from_variant(variant, params)], out=out, videos=videos, seed=seed, per_shard=per_shard,
-                       inline=True, progress=False)
+        build_variants([from_variant(variant, params)],
+                       BuildOptions(out, videos=videos, seed=seed, per_shard=per_shard, inline=True,
+                                    progress=False))
         _BUILT[key] = os.path.join(out, variant)
     return _BUILT[key]
 

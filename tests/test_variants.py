@@ -12,10 +12,10 @@ import tarfile
 import numpy as np
 import pytest
 
-from synthvid.factory.build import build_variants
-from synthvid.factory.latents import SHAPE_CODE
-from synthvid.factory.recipe import from_variant
-from synthvid.factory.variants import NotBuildableError, list_variants
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.generate.latents import SHAPE_CODE
+from synthvid.factory.generate.recipe import from_variant
+from synthvid.factory.generate.variants import NotBuildableError, list_variants
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import open_dataset
 
@@ -108,8 +108,8 @@ NOT_BUILDABLE = [v.name for v in list_variants(buildable=False)]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, ray_runtime):
     root = str(tmp_path_factory.mktemp("variants"))
-    build_variants([from_variant(n, TINY_POOLS) for n in SHAPE_VARIANTS], root, videos=VIDEOS, seed=1,
-                   per_shard=2, workers=2, progress=False)
+    build_variants([from_variant(n, TINY_POOLS) for n in SHAPE_VARIANTS], BuildOptions(root, videos=VIDEOS, seed=1,
+                   per_shard=2, workers=2, progress=False))
     return root
 
 
@@ -132,7 +132,7 @@ def test_defining_property_on_shards(built, name):
 
 
 def test_not_yet_buildable_variants_refuse_clearly():
-    from synthvid.factory.variants import Variant, require_buildable
+    from synthvid.factory.generate.variants import Variant, require_buildable
 
     for name in NOT_BUILDABLE:
         with pytest.raises(NotBuildableError, match="cannot be built yet"):

@@ -14,9 +14,12 @@ import os
 import cv2
 import numpy as np
 
-from .latents import sample_latents
-from .recipe import Recipe
-from .render import Renderer
+from ..generate.latents import sample_latents
+from ..generate.params import resolve
+from ..generate.recipe import Recipe
+from ..generate.render import Renderer
+from ..pipeline.build import BuildError, BuildOptions, build_pools
+from ..pools.attach import PoolOptions, attach_pools, plan_pools
 
 
 STYLEGAN_PREVIEW_PX = 64                      # StyleGAN costs ~1 CPU-s per 64 px image, ~3 s at 256 px
@@ -47,35 +50,35 @@ def preview_overrides(params, keep_frames: bool = False) -> dict:
 
 
 def with_preview_pools(recipes: list, cache: str | None = None, images: str | None = None,
-                       pool_urls: dict | None = None, progress: bool = False, keep_frames: bool = False) -> list:
+                       pool_urls: dict | None = None, progress: bool = False, keep_frames: bool = False,
+                       storage_options: dict | None = None) -> list:
     """Recipes with small pools attached (built into `cache` once, in this process); settings the recipe
     overrides itself are kept. Flat recipes pass through unchanged."""
-    from .build import BuildError, build_pools
-    from .params import resolve
-    from .pool_artifact import ensure_pools
-
     cache = cache or default_pools_cache()
-    out = []
-    for r in recipes:
-        if r.params.pools_needed():
-            mine = dict(r.overrides)
-            extra = {k: v for k, v in preview_overrides(r.params, keep_frames).items() if k not in mine}
-            if "frames_min" in mine or "frames_max" in mine:
-                extra.pop("frames_min", None)
-                extra.pop("frames_max", None)
-            r = dataclasses.replace(r, params=resolve(r.params, extra))
-        out.append(r)
+    out = [_with_preview_settings(r, keep_frames) for r in recipes]
     if not any(r.params.pools_needed() for r in out):
         return out
     os.makedirs(cache, exist_ok=True) if "://" not in cache else None
-
-    def build_fn(pool_recipes, root):
+    plan = plan_pools(out, PoolOptions(videos=1, images=images, given=dict(pool_urls or {}), device="cpu",
+                                       storage_options=dict(storage_options or {})))
+    if plan.to_build:
+        options = BuildOptions(cache, inline=True, progress=progress, device="cpu")
         try:
-            build_pools(pool_recipes, root, inline=True, progress=progress, device="cpu")
+            build_pools(plan.to_build, options)
         except BuildError:                  # a cache entry from another code version: rebuild it
-            build_pools(pool_recipes, root, inline=True, progress=progress, device="cpu", overwrite=True)
+            build_pools(plan.to_build, dataclasses.replace(options, overwrite=True))
+    return attach_pools(plan, cache)
 
-    return ensure_pools(out, cache, 1, images, dict(pool_urls or {}), build_fn, root=cache)
+
+def _with_preview_settings(recipe, keep_frames: bool):
+    if not recipe.params.pools_needed():
+        return recipe
+    mine = dict(recipe.overrides)
+    extra = {k: v for k, v in preview_overrides(recipe.params, keep_frames).items() if k not in mine}
+    if "frames_min" in mine or "frames_max" in mine:
+        extra.pop("frames_min", None)
+        extra.pop("frames_max", None)
+    return dataclasses.replace(recipe, params=resolve(recipe.params, extra))
 
 
 def render_preview_frames(recipe: Recipe, seed: int = 0, index: int = 0, max_frames: int | None = None) -> np.ndarray:

@@ -22,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from synthvid.manifests import layout
+from synthvid.manifests.hashing import file_digest
 from synthvid.manifests.schema import parquet_bytes_to_table
-from synthvid.manifests.storage import (PROBE_PREFIX, StorageError, Store, check_writable, file_digest, join,
-                                        redact, safe_url)
+from synthvid.manifests.storage import (COMPLETE, PROBE_PREFIX, StorageError, Store, check_writable, dataset_state,
+                                        datasets_under, join, safe_url, url_to_fs)
 
 log = logging.getLogger("synthvid.publish")
 
@@ -36,7 +37,7 @@ class PublishError(RuntimeError):
 
 
 @dataclass
-class VariantResult:
+class PublishedVariant:
     variant: str
     url: str
     files: int = 0
@@ -58,33 +59,29 @@ def _variant_dirs(src: str, variants) -> list[tuple[str, str]]:
     src = os.path.abspath(src)
     if not os.path.isdir(src):
         raise PublishError(f"{src}: no such folder; give the --out folder of a finished build")
-    if os.path.exists(os.path.join(src, layout.CARD)):
-        found = {os.path.basename(src): src}
-        incomplete: list[str] = []
+    fs, _ = url_to_fs(src)
+    if dataset_state(fs, src) == COMPLETE:
+        states = {os.path.basename(src): COMPLETE}
+        folders = {os.path.basename(src): src}
     else:
-        found, incomplete = {}, []
-        for name in sorted(os.listdir(src)):
-            d = os.path.join(src, name)
-            if not os.path.isdir(d) or name.startswith("."):
-                continue
-            if os.path.exists(os.path.join(d, layout.CARD)):
-                found[name] = d
-            elif any(f.endswith(".tar") for f in os.listdir(d)) or os.path.isdir(os.path.join(d, layout.COMMIT_DIR)):
-                incomplete.append(name)
+        states = datasets_under(fs, src)
+        folders = {name: os.path.join(src, name) for name in states}
+    found = sorted(n for n, state in states.items() if state == COMPLETE)
+    incomplete = sorted(n for n, state in states.items() if state != COMPLETE)
     if variants:
-        missing = [v for v in variants if v not in found]
-        for v in missing:
+        for v in variants:
             if v in incomplete:
                 raise PublishError(f"{v}: the local build is incomplete (no {layout.CARD}); finish it with the "
                                    "same `synthvid-factory build` command, then publish")
-            raise PublishError(f"{v}: not found under {src} (found: {', '.join(sorted(found)) or 'none'})")
-        return [(v, found[v]) for v in variants]
+            if v not in found:
+                raise PublishError(f"{v}: not found under {src} (found: {', '.join(found) or 'none'})")
+        return [(v, folders[v]) for v in variants]
     if incomplete:
         raise PublishError(f"{src}: incomplete variants {', '.join(incomplete)} (no {layout.CARD}); finish "
                            "their build or publish the others with --variant NAME")
     if not found:
         raise PublishError(f"{src}: no finished variant here (no {layout.CARD} in it or its sub-folders)")
-    return sorted(found.items())
+    return [(v, folders[v]) for v in found]
 
 
 def _local_files(folder: str) -> list[str]:
@@ -135,7 +132,7 @@ def publish(src: str, dst: str, storage_options: dict | None = None, progress: b
     dst = str(dst).rstrip("/")
     chosen = _variant_dirs(src, list(variants) if variants else None)
     check_writable(dst, storage_options)
-    results: list[VariantResult] = []
+    results: list[PublishedVariant] = []
     bar = None
     if progress:
         try:
@@ -168,12 +165,12 @@ def publish(src: str, dst: str, storage_options: dict | None = None, progress: b
     return summary
 
 
-def _publish_variant(variant: str, folder: str, url: str, storage_options, bar, threads: int) -> VariantResult:
+def _publish_variant(variant: str, folder: str, url: str, storage_options, bar, threads: int) -> PublishedVariant:
     store = Store(url, storage_options)
     files = _local_files(folder)
     digests = {rel: file_digest(os.path.join(folder, rel)) for rel in files}
     _check_local(variant, folder, digests)
-    result = VariantResult(variant, url, files=len(files), bytes_total=sum(s for s, _ in digests.values()))
+    result = PublishedVariant(variant, url, files=len(files), bytes_total=sum(s for s, _ in digests.values()))
     if bar is not None:
         bar.total += result.bytes_total
         bar.refresh()
@@ -220,61 +217,3 @@ def _publish_variant(variant: str, folder: str, url: str, storage_options, bar, 
         raise StorageError(f"{safe_url(url)}: published manifest lists other shards than the local build",
                            kind="integrity", url=safe_url(url))
     return result
-
-
-# ------------------------------------------------------------------------------------------------ CLI
-def add_publish_parser(subparsers):
-    """Add the `publish` subcommand to an argparse subparsers object; its handler is `run_publish(args)`."""
-    p = subparsers.add_parser(
-        "publish", help="upload a finished local build to object storage (resumable, verified)",
-        description=__doc__.split("\n\n")[0])
-    p.add_argument("src", help="a build's --out folder, or one variant folder inside it")
-    p.add_argument("dst", help="destination root URL, e.g. s3://bucket/synthvid/v1 (variants go to DST/<variant>/)")
-    p.add_argument("--variant", action="append", default=None, metavar="NAME",
-                   help="publish only this variant (repeatable); default: every finished variant")
-    p.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="fsspec storage option, e.g. endpoint_url=https://minio:9000 (repeatable; credentials "
-                        "are better left to the standard chain: AWS_* variables, profiles, roles)")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="parallel uploads (default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
-    p.set_defaults(func=run_publish)
-    return p
-
-
-def run_publish(args) -> int:
-    import json
-
-    from synthvid.manifests.storage import parse_storage_options
-
-    try:
-        options = parse_storage_options(args.storage_option)
-        summary = publish(args.src, args.dst, storage_options=options or None, progress=not args.no_progress,
-                          variants=args.variant, threads=args.threads)
-    except (PublishError, StorageError, ValueError) as e:
-        print(f"synthvid-factory publish: error: {redact(e)}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        for name, v in summary["variants"].items():
-            print(f"{name}: {v['files']} files, {v['uploaded']} uploaded, {v['skipped']} already there "
-                  f"-> {v['url']}")
-        print(f"published {summary['bytes_uploaded'] / 1e6:.1f} MB in {summary['seconds']:.1f}s "
-              f"({summary['mb_per_s'] or 0:.1f} MB/s) to {summary['destination']}")
-    return 0
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry (`python -m synthvid.factory.publish SRC DST`) until the CLI wires the subcommand."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="synthvid-factory")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_publish_parser(sub)
-    args = parser.parse_args(["publish", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

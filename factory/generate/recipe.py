@@ -12,12 +12,20 @@ Registered variants are recipes; users write their own as TOML naming a register
 
 from __future__ import annotations
 
+import io
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from synthvid.manifests import layout
+
+from ..pipeline.sample import SampleInfo
+from .latents import sample_latents
 from .params import VideoParams
+from .render import Renderer
 from .variants import get_variant, require_buildable
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -26,6 +34,7 @@ _RECIPE_KEYS = {"name", "base", "description", "params"}
 
 @dataclass(frozen=True)
 class Recipe:
+    """A variant to build (a factory.pipeline.jobs.ShardSource): one video per sample."""
     name: str
     base: str                 # the registered variant it resolves from (itself for registered variants)
     description: str
@@ -42,9 +51,26 @@ class Recipe:
             d["pools"] = [p.card() for p in self.pools]   # content (fingerprints), never locations
         return d
 
+    @property
+    def num_gpus(self) -> float:
+        return 0   # videos render on CPUs
+
+    def card_extra(self) -> dict:
+        return {"paper_ucf101_ft": self.paper_ucf101_ft}
+
     def render_sample(self, seed: int, index: int):
-        from .shard import render_sample
-        return render_sample(self, seed, index)
+        """(frames of video `index`, drawn into one reused buffer; what its members and row say)."""
+        params = self.params
+        latents = sample_latents(params, seed, index)
+        renderer = Renderer(latents, params, pools=self.open_pools())
+        meta = {"variant": self.name, "seed": seed, "index": index, "key": layout.sample_key(index),
+                "frames": latents.frames, "fps": params.fps, "height": params.size, "width": params.size,
+                "latents": latents.summary(), **renderer.sample_info()}
+        npy = io.BytesIO()
+        np.save(npy, latents.to_records(), allow_pickle=False)
+        info = SampleInfo(index=index, seed=seed, fps=params.fps, meta=meta,
+                          extra=((layout.LATENTS_EXT, npy.getvalue()),), static=renderer.is_static)
+        return renderer.stream(), info
 
     def open_pools(self) -> dict:
         """Pool views for rendering; opened once per process and recipe (a shard task renders many videos)."""
@@ -54,7 +80,7 @@ class Recipe:
             return {}
         key = (self.name, tuple((p.source, p.url, p.items, p.fingerprint) for p in self.pools))
         if key not in _OPEN_POOLS:
-            from .pool_artifact import open_pools
+            from ..pools.reader import open_pools
             _OPEN_POOLS.clear()
             _OPEN_POOLS[key] = open_pools(self.pools, self.params)
         return _OPEN_POOLS[key]

@@ -25,7 +25,7 @@ class NotBuildableError(RuntimeError):
 @dataclass(frozen=True)
 class Variant:
     name: str
-    number: int                      # the catalogue number in spec/variants.md
+    number: int                      # its number in the catalogue (factory/generate/variants/catalogue.py)
     description: str
     paper_ucf101_ft: float | None    # paper reference: ViT-B UCF101 fine-tune top-1 %
     params: dict = field(default_factory=dict)   # overrides of VideoParams defaults

@@ -1,4 +1,6 @@
-"""The 28 variants of spec/variants.md, as data. Numbers and names are fixed by the catalogue."""
+"""The 28 variants as data: 1-8 the paper's progression (circles to image crops), 9-13 its slow versions,
+14-28 the variants of its ablations (static replacements, dynamic StyleGAN, mixed pools, backgrounds,
+saturation). Numbers and names are fixed: cards and `synthvid-factory list` show them."""
 
 from __future__ import annotations
 

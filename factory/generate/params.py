@@ -61,7 +61,7 @@ class VideoParams:
     # --- pools (textured variants) ---
     fill: str = "colour"               # objects filled with their colour, or with a crop of a pool item
     pool: str = ""                     # the objects' pool: a source of POOL_SOURCES or "a+b" (mixed)
-    pool_size: int = 0                 # items in each pool; 0: what the build can use (see pool_artifact)
+    pool_size: int = 0                 # items in each pool; 0: what the build can use (see factory/pools/sizing.py)
     pool_seed: int = 0                 # pools are datasets of their own, shared by every variant and seed
     item_px: int = 256                 # side of a stored pool item
     crop: str = "random"               # crop offset in the item resized to 2*size; "reference": top-left

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .latents import sample_latents, video_frames
-from .recipe import from_variant
-from .render import Renderer
+from ..generate.latents import sample_latents, video_frames
+from ..generate.recipe import from_variant
+from ..generate.render import Renderer
 
 
 class ProceduralSource:

@@ -4,23 +4,11 @@ worker whose versions differ from the driver's refuses to write (its bytes would
 from __future__ import annotations
 
 import functools
-import os
 import platform
-import subprocess
 
-import synthvid
+from synthvid.manifests.versions import code_version
 
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version plus the git commit of the checkout it runs from, when there is one."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        sha = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{synthvid.__version__}+g{sha}" if sha else synthvid.__version__
+__all__ = ["code_version", "software_versions"]
 
 
 @functools.lru_cache(maxsize=1)
