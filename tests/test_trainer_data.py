@@ -20,7 +20,7 @@ SPEC = D.ClipSpec(num_frames=16, sampling_rate=1, input_size=64)
 
 
 def _stream(urls, plan, seed=0, rank=0, weights=None, **kw):
-    sources = [D.open_source(u, overrides=TINY, **kw) for u in ([urls] if isinstance(urls, str) else urls)]
+    sources = [D.open_source(u, D.SourceOptions(procedural_params=TINY, **kw)) for u in ([urls] if isinstance(urls, str) else urls)]
     return D.ClipStream(sources, weights, plan, SPEC, seed=seed, rank=rank)
 
 

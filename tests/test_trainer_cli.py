@@ -1,0 +1,73 @@
+"""synthvid-train's command line: help on every flag, defaults shown once, one spelling for storage options
+and factory parameters, --version, and the subcommand plug-in shape."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+
+import pytest
+
+from synthvid.trainer import cli, pretrain
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    p = cli.parser()
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+def test_every_flag_has_help_and_defaults_appear_once():
+    p = _subparser("pretrain")
+    for action in p._actions:
+        assert action.help, f"{action.option_strings} has no help"
+    text = p.format_help()
+    assert "`" not in text and "`" not in cli.parser().format_help()
+    entries = re.split(r"\n  (?=-)", text)
+    for entry in entries:
+        assert entry.count("default") <= 1, entry
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: 192)" in text and "(default: 3200)" in text
+
+
+def test_version():
+    r = subprocess.run([sys.executable, "-m", "synthvid.trainer.cli", "--version"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and re.fullmatch(r"synthvid-train \d+\.\d+\.\d+\S*\n", r.stdout), r.stdout
+
+
+def test_storage_options_and_procedural_params_as_key_value_pairs():
+    args = cli.parser().parse_args([
+        "pretrain", "--data", "s3://b/v", "--out", "o", "--storage-option", "endpoint_url=http://127.0.0.1:9000",
+        "--storage-option", "client_kwargs.region_name=eu-west-1", "--storage-option", "anon=false",
+        "--procedural-param", "size=128", "--procedural-param", 'shapes=["circle"]'])
+    cfg = pretrain.config_from_args(args)
+    assert cfg.storage_options == {"endpoint_url": "http://127.0.0.1:9000", "anon": False,
+                                   "client_kwargs": {"region_name": "eu-west-1"}}
+    assert cfg.procedural_params == {"size": 128, "shapes": ["circle"]}
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["pretrain", "--data", "x", "--out", "o", "--procedural-param", "size"])
+
+
+def test_bad_storage_option_is_one_line(capsys):
+    rc = cli.main(["pretrain", "--data", "s3://b/v", "--out", "o", "--storage-option", "novalue"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--storage-option 'novalue': expected key=value" in err
+
+
+def test_subcommands_plug_in_as_modules(monkeypatch, capsys):
+    class Extra:
+        @staticmethod
+        def add_parser(subparsers):
+            subparsers.add_parser("extra", help="an added command").add_argument("--n", type=int, help="n")
+
+        @staticmethod
+        def run(args):
+            print(f"extra {args.n}")
+            return 0
+
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, Extra])
+    assert cli.main(["extra", "--n", "3"]) == 0 and capsys.readouterr().out == "extra 3\n"
+    assert cli.parser().parse_args(["pretrain", "--data", "x", "--out", "o"])._run is pretrain.run
