@@ -6,6 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 
 
+RESUME_AUTO = "auto"   # --resume auto: continue the run in --out if it holds a checkpoint, else start it
+
+
 class TrainError(RuntimeError):
     """A user-facing problem with the run's inputs; the CLI prints it as one line."""
 
@@ -43,7 +46,7 @@ class TrainConfig:
     recon_every: int = 0                 # steps; 0 = never
     log_every: int = 1
     max_steps: int | None = None         # stop after this many optimiser steps in total (smoke runs, tests)
-    resume: str | None = None
+    resume: str | None = None            # a run folder, a checkpoint file, or RESUME_AUTO
     skip_bad_shards: bool = False
     storage_options: dict | None = None
     procedural_params: dict | None = None   # factory parameters for procedural:<variant> (e.g. size)

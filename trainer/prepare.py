@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, runlog, runtime
-from .config import TrainConfig, TrainError
+from .config import RESUME_AUTO, TrainConfig, TrainError
 from .data import ClipSpec, ClipStream, DataError, Plan, SourceOptions, default_epoch_size, open_source
 from .model import VideoMAE, model_config
 from .optim import WarmupCosine, make_optimizer
@@ -74,15 +74,24 @@ def training_state(cfg: TrainConfig, plan: Plan, device: torch.device, precision
     return checkpoint.TrainState(model, optimizer, schedule, scaler, plan)
 
 
+def resume_path(cfg: TrainConfig) -> str | None:
+    """The checkpoint --resume names. `auto` resumes from --out when it holds a checkpoint and starts fresh
+    otherwise: what a launcher that restarts failed workers (torchrun --max-restarts) needs."""
+    if cfg.resume == RESUME_AUTO:
+        return cfg.out if os.path.exists(os.path.join(cfg.out, checkpoint.CHECKPOINT)) else None
+    return cfg.resume
+
+
 def resume(cfg: TrainConfig, state: checkpoint.TrainState) -> bool:
     """Load the checkpoint named by --resume into `state`; refuse to overwrite a run without it."""
-    if not cfg.resume:
-        if os.path.exists(os.path.join(cfg.out, checkpoint.CHECKPOINT)):
-            raise TrainError(f"{cfg.out} already holds a checkpoint; pass --resume {cfg.out} to continue it "
-                             "or choose a new --out")
+    path = resume_path(cfg)
+    if not path:
+        if cfg.resume != RESUME_AUTO and os.path.exists(os.path.join(cfg.out, checkpoint.CHECKPOINT)):
+            raise TrainError(f"{cfg.out} already holds a checkpoint; pass --resume {cfg.out} (or --resume auto) "
+                             "to continue it or choose a new --out")
         return False
-    saved = checkpoint.load(cfg.resume)
-    checkpoint.check_compatible(saved, state.model.cfg.to_dict(), state.plan, cfg.resume)
+    saved = checkpoint.load(path)
+    checkpoint.check_compatible(saved, state.model.cfg.to_dict(), state.plan, path)
     state.restore(saved)
     return True
 

@@ -62,7 +62,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--recon-every", type=int, default=0, help="write a reconstruction picture every N steps (0: never)")
     r.add_argument("--log-every", type=int, default=1, help="write a log.csv row every N steps")
     r.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps in total")
-    r.add_argument("--resume", default=None, metavar="RUN", help="run folder (or checkpoint file) to continue")
+    r.add_argument("--resume", default=None, metavar="RUN",
+                   help="run folder (or checkpoint file) to continue; 'auto': continue --out if it holds a "
+                        "checkpoint, else start there (for launchers that restart failed workers)")
     r.add_argument("--eval-data", default=None, metavar="URL",
                    help="held-out variant: masked loss vs the patch-mean baseline at each epoch end")
     r.add_argument("--eval-clips", type=int, default=64, help="clips scored by --eval-data")
