@@ -38,3 +38,33 @@ def test_torchrun_script_resumes_on_every_start():
     assert "--max-restarts" in argv                                 # torchrun restarts workers with this argv
     trainer = argv[argv.index("pretrain"):]
     assert trainer[trainer.index("--resume") + 1] == "auto"         # even though OUT does not exist at launch
+
+
+def test_resume_refuses_a_changed_run_naming_the_keys(tmp_path):
+    url = build()
+    out = tmp_path / "r"
+    train(tiny_config(out, url, max_steps=2))
+    changed = dict(epochs=3, base_lr=0.01, warmup_epochs=1, mask_ratio=0.5, seed=1, weights=[1.0])
+    with pytest.raises(TrainError) as e:
+        train(tiny_config(out, url, max_steps=3, resume=str(out), **changed))
+    text = str(e.value)
+    for key in changed:
+        assert f"{key} " in text, (key, text)
+    assert "epochs 2 (checkpoint) vs 3" in text and "--resume-anyway" in text and len(text.splitlines()) == 1
+    other = build(seed=4)
+    with pytest.raises(TrainError, match=r"data \[.*\] \(checkpoint\) vs \["):
+        train(tiny_config(out, other, max_steps=3, resume=str(out)))
+    s = train(tiny_config(out, url, max_steps=3, resume=str(out), resume_anyway=True, **changed))
+    assert s["step"] == 3 and s["config"]["config"]["epochs"] == 3
+
+
+def test_resume_allows_runtime_settings_to_change(tmp_path):
+    from synthvid.trainer.config import RESUME_MAY_CHANGE
+
+    assert {"workers", "progress", "log_every", "save_every", "max_steps", "threads", "device"} <= RESUME_MAY_CHANGE
+    url = build()
+    out = tmp_path / "r"
+    train(tiny_config(out, url, max_steps=2, workers=0))
+    s = train(tiny_config(out, url, max_steps=4, resume=str(out), workers=1, log_every=2, save_every=1,
+                          recon_every=2, eval_data=url, eval_clips=4, device="cpu"))
+    assert s["step"] == 4

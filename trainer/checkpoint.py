@@ -106,3 +106,16 @@ def check_compatible(saved: dict, model_cfg: dict, plan, path: str) -> None:
         log.warning("resuming with %d ranks x %d workers where the checkpoint had %d x %d: the rest of this epoch "
                     "reads the same number of batches but a different sample order", plan.world, plan.workers,
                     saved_plan["world"], saved_plan["workers"])
+
+
+def check_same_run(saved: dict, cfg, path: str) -> None:
+    """Refuse to resume when the configuration differs from the saved run's in a key that changes the run
+    (config.RESUME_MAY_CHANGE lists the others), naming each key; --resume-anyway turns it into a warning."""
+    diff = cfg.changes_from(saved.get("config", {}).get("config", {}))
+    if not diff:
+        return
+    shown = ", ".join(f"{k} {a} (checkpoint) vs {b}" for k, (a, b) in sorted(diff.items()))
+    if not cfg.resume_anyway:
+        raise TrainError(f"--resume {path}: the configuration differs from the checkpoint's: {shown}; run with the "
+                         "checkpoint's values, or pass --resume-anyway to continue with the new ones")
+    log.warning("--resume-anyway: continuing %s with changed settings: %s", path, shown)

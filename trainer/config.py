@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 
 RESUME_AUTO = "auto"   # --resume auto: continue the run in --out if it holds a checkpoint, else start it
+
+
+# What a resumed run may change, in one place: where and how fast it runs (workers, threads, device, compile,
+# gradient checkpointing, precision: the usual way out of a NaN), how it reaches and vets the data (storage
+# options, bad-shard policy), how often it reports or saves, what it watches (held-out data), when it stops
+# (max_steps) and where it writes. Any other difference (epochs, learning rates, warmup, mask ratio, seeds,
+# data, weights, model, batch...) changes the run, so --resume refuses it, naming the keys, unless
+# --resume-anyway.
+RESUME_MAY_CHANGE = frozenset({
+    "workers", "threads", "device", "compile", "compile_backend", "grad_checkpointing", "precision",
+    "storage_options", "skip_bad_shards", "verify_shards", "progress", "log_every", "save_every", "recon_every",
+    "eval_data", "eval_clips", "max_steps", "out", "resume", "resume_anyway", "record_indices"})
 
 
 class TrainError(RuntimeError):
@@ -47,6 +60,7 @@ class TrainConfig:
     log_every: int = 1
     max_steps: int | None = None         # stop after this many optimiser steps in total (smoke runs, tests)
     resume: str | None = None            # a run folder, a checkpoint file, or RESUME_AUTO
+    resume_anyway: bool = False          # resume although the configuration differs from the checkpoint's
     skip_bad_shards: bool = False
     storage_options: dict | None = None
     procedural_params: dict | None = None   # factory parameters for procedural:<variant> (e.g. size)
@@ -67,6 +81,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise TrainError(f"--{name.replace('_', '-')} {value}: seeds are non-negative integers")
+
+    def changes_from(self, saved: dict) -> dict:
+        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change."""
+        mine = json.loads(json.dumps(self.to_dict(), default=str))
+        return {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

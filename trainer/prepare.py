@@ -92,6 +92,7 @@ def resume(cfg: TrainConfig, state: checkpoint.TrainState) -> bool:
         return False
     saved = checkpoint.load(path)
     checkpoint.check_compatible(saved, state.model.cfg.to_dict(), state.plan, path)
+    checkpoint.check_same_run(saved, cfg, path)
     state.restore(saved)
     return True
 

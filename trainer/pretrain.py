@@ -65,6 +65,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--resume", default=None, metavar="RUN",
                    help="run folder (or checkpoint file) to continue; 'auto': continue --out if it holds a "
                         "checkpoint, else start there (for launchers that restart failed workers)")
+    r.add_argument("--resume-anyway", action="store_true",
+                   help="resume although epochs, learning rates, warmup, mask ratio, seeds, data or weights differ "
+                        "from the checkpoint's (workers, threads, device, precision, cadences, --max-steps and "
+                        "storage settings may always change)")
     r.add_argument("--eval-data", default=None, metavar="URL",
                    help="held-out variant: masked loss vs the patch-mean baseline at each epoch end")
     r.add_argument("--eval-clips", type=int, default=64, help="clips scored by --eval-data")
@@ -88,7 +92,8 @@ def config_from_args(args):
         workers=args.workers, device=args.device, precision=args.precision, compile=args.compile,
         compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
         save_every=args.save_every, recon_every=args.recon_every, log_every=args.log_every,
-        max_steps=args.max_steps, resume=args.resume, skip_bad_shards=args.skip_bad_shards,
+        max_steps=args.max_steps, resume=args.resume, resume_anyway=args.resume_anyway,
+        skip_bad_shards=args.skip_bad_shards,
         storage_options=parse_storage_options(args.storage_option) or None,
         procedural_params=dict(args.procedural_param) if args.procedural_param else None,
         eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, progress=args.progress,
