@@ -39,7 +39,7 @@ class TrainConfig:
     tubelet: int = 2
     mask_ratio: float = 0.75
     epochs: int = 3200
-    epoch_size: int | None = None        # samples per epoch; default: the sources' size (9537 procedural)
+    epoch_size: int | None = None        # samples per epoch; default data.default_epoch_size
     batch_size: int = 192                # global, over all ranks and accumulation steps
     accum_steps: int = 1
     base_lr: float = 3e-4                # x global batch / 256

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a published variant (folder or fsspec URL) or procedural:<variant>; repeat for a mixture")
     d.add_argument("--weights", type=floats, default=None, help="mixture weights, one per --data, e.g. 0.75,0.25")
     d.add_argument("--epoch-size", type=int, default=None,
-                   help="samples per epoch (default: the sources' size; 9537 for procedural sources)")
+                   help="samples per epoch (default: one shard set's size; 9537, the paper's dataset size, for a "
+                        "procedural source or a mixture of several sources, as the authors' mixtures)")
     d.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     d.add_argument("--sampling-rate", type=int, default=4, help="stride between a clip's frames")
     d.add_argument("--workers", type=int, default=4, help="DataLoader workers per rank")
