@@ -29,7 +29,7 @@ def test_every_flag_has_help_and_defaults_appear_once():
     for entry in entries:
         assert entry.count("default") <= 1, entry
     assert "(default: None)" not in text and "(default: False)" not in text
-    assert "(default: 192)" in text and "(default: 3200)" in text
+    assert "(default: 0.0003)" in text and "(default: 3200)" in text
 
 
 def test_version():
@@ -71,3 +71,19 @@ def test_subcommands_plug_in_as_modules(monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, Extra])
     assert cli.main(["extra", "--n", "3"]) == 0 and capsys.readouterr().out == "extra 3\n"
     assert cli.parser().parse_args(["pretrain", "--data", "x", "--out", "o"])._run is pretrain.run
+
+
+def test_vit_large_follows_the_official_vit_l_recipe():
+    """spec/videomae.md 1.5: the official ViT-L pretraining decoder is 512 wide, 12 blocks, 8 heads (ViT-S/B: 4
+    blocks); spec/paper.md C.1: ViT-L runs use the same recipe with the batch halved (192 -> 96)."""
+    from synthvid.trainer.model import model_config
+
+    large = model_config("vit_large")
+    assert (large.decoder_dim, large.decoder_depth, large.decoder_heads) == (512, 12, 8)
+    assert model_config("vit_base").decoder_depth == model_config("vit_small").decoder_depth == 4
+    parse = lambda *extra: pretrain.config_from_args(cli.parser().parse_args(["pretrain", "--data", "x", "--out", "o", *extra]))
+    assert parse("--model", "vit_large").batch_size == 96
+    assert parse().batch_size == 192 and parse("--model", "vit_large", "--batch-size", "64").batch_size == 64
+    text = " ".join(_subparser("pretrain").format_help().split())
+    assert "vit_large has the decoder of the official ViT-L pretraining (512 wide, 12 blocks, 8 heads" in text
+    assert "96 for vit_large" in text

@@ -22,6 +22,16 @@ RESUME_MAY_CHANGE = frozenset({
     "eval_data", "eval_clips", "max_steps", "out", "resume", "resume_anyway", "record_indices"})
 
 
+# The recipe's global batch: 192 as the authors' scripts (6 per GPU x 32 GPUs), halved for ViT-L as the paper
+# says of its ViT-L runs (spec/paper.md C.1: "same, batch size halved").
+RECIPE_BATCH = 192
+RECIPE_BATCH_BY_MODEL = {"vit_large": 96}
+
+
+def recipe_batch(model: str) -> int:
+    return RECIPE_BATCH_BY_MODEL.get(model, RECIPE_BATCH)
+
+
 class TrainError(RuntimeError):
     """A user-facing problem with the run's inputs; the CLI prints it as one line."""
 

@@ -37,14 +37,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--data-seed", type=int, default=None,
                    help="seed of procedural sources' videos (epoch e uses epoch_seed(data_seed, e)); default --seed")
     m = t.add_argument_group("model")
-    m.add_argument("--model", default="vit_base", choices=sorted(PRESETS), help="encoder and decoder size")
+    m.add_argument("--model", default="vit_base", choices=sorted(PRESETS),
+                   help="encoder and decoder size; vit_large has the decoder of the official ViT-L pretraining "
+                        "(512 wide, 12 blocks, 8 heads; vit_small/vit_base: 4 blocks) and half the batch")
     m.add_argument("--img-size", type=int, default=224, help="input side in px after the crop")
     m.add_argument("--patch-size", type=int, default=16, help="spatial patch side in px")
     m.add_argument("--tubelet", type=int, default=2, help="frames per tubelet")
     m.add_argument("--mask-ratio", type=float, default=0.75, help="tube mask ratio: paper 0.75; VideoMAE K400/SSv2 0.9")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=3200, help="epochs of --epoch-size samples")
-    o.add_argument("--batch-size", type=int, default=192, help="global batch over all ranks")
+    o.add_argument("--batch-size", type=int, default=None,
+                   help="global batch over all ranks (default: 192, the authors' recipe; 96 for vit_large, "
+                        "the paper's ViT-L recipe halves it)")
     o.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
     o.add_argument("--base-lr", type=float, default=3e-4, help="lr = base-lr x batch-size / 256")
     o.add_argument("--min-lr", type=float, default=1e-5, help="end of the cosine, scaled like --base-lr")
@@ -82,13 +86,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def config_from_args(args):
     from synthvid.manifests.storage import parse_storage_options
 
-    from .config import TrainConfig
+    from .config import TrainConfig, recipe_batch
 
     return TrainConfig(
         data=args.data, out=args.out, weights=args.weights, model=args.model, img_size=args.img_size,
         num_frames=args.num_frames, sampling_rate=args.sampling_rate, patch_size=args.patch_size,
         tubelet=args.tubelet, mask_ratio=args.mask_ratio, epochs=args.epochs, epoch_size=args.epoch_size,
-        batch_size=args.batch_size, accum_steps=args.accum_steps, base_lr=args.base_lr, min_lr=args.min_lr,
+        batch_size=recipe_batch(args.model) if args.batch_size is None else args.batch_size,
+        accum_steps=args.accum_steps, base_lr=args.base_lr, min_lr=args.min_lr,
         warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed,
         workers=args.workers, device=args.device, precision=args.precision, compile=args.compile,
         compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
