@@ -87,3 +87,54 @@ def test_vit_large_follows_the_official_vit_l_recipe():
     text = " ".join(_subparser("pretrain").format_help().split())
     assert "vit_large has the decoder of the official ViT-L pretraining (512 wide, 12 blocks, 8 heads" in text
     assert "96 for vit_large" in text
+
+
+def test_pretrain_says_which_paper_row_it_reproduces(tmp_path, capsys):
+    from tests.test_trainer_fixtures import TINY, build
+
+    common = ["--model", "vit_tiny_test", "--img-size", "64", "--sampling-rate", "1", "--batch-size", "4",
+              "--epochs", "1", "--max-steps", "1", "--workers", "0", "--threads", "1", "--no-progress"]
+    size = [f"--procedural-param={k}={v}" for k, v in TINY.items()]
+    assert cli.main(["pretrain", "--data", "procedural:accelerating-shapes", "--epoch-size", "8", *size, *common,
+                     "--out", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert ("procedural:accelerating-shapes reproduces paper Fig 2 / Tab 1, row 'Acc. & transforming shapes' "
+            "(ViT-B UCF101 fine-tune 88.1); matches the authors' form: the authors rendered fresh videos every "
+            "epoch (stated)") in out
+    assert "non-paper parameters frames_max=30, frames_min=20, size=64" in out
+    url = build()
+    assert cli.main(["pretrain", "--data", url, *common, "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert f"{url} reproduces paper Fig 2 / Tab 1, row 'Acc. & transforming shapes'" in out
+    assert "differs from the authors' form: the authors rendered fresh videos every epoch" in out
+    assert "--data procedural:<variant> does the same" in out
+
+
+def test_paper_rows_cover_the_catalogue():
+    """Every catalogued variant has its paper row, with the same UCF101 number as the factory's catalogue."""
+    from synthvid.factory.variants.registry import list_variants
+    from synthvid.trainer.paper import FIXED, ON_THE_FLY, ROWS
+
+    catalogue = {v.name: v.paper_ucf101_ft for v in list_variants()}
+    assert len(catalogue) == 28 and set(ROWS) == set(catalogue)
+    assert {k: r.ucf101_ft for k, r in ROWS.items()} == catalogue
+    stages = list(ROWS.values())[:8]
+    assert [r.form for r in stages] == [ON_THE_FLY] * 5 + [FIXED] * 3 and all(r.stated for r in stages)
+
+
+def test_paper_row_of_fixed_sets():
+    from types import SimpleNamespace
+
+    from synthvid.trainer.paper import describe
+
+    def shards(variant, videos, overrides=None):
+        card = {"variant": variant, "videos": videos, "recipe": {"overrides": overrides or {}}}
+        return SimpleNamespace(name="s3://b/v1/" + variant, ds=SimpleNamespace(card=card))
+
+    line = describe(shards("accelerating-textures", 9537))
+    assert "row 'Acc. & transforming textures' (ViT-B UCF101 fine-tune 89.4); matches the authors' form: the " \
+           "authors trained on a fixed set of 9,537 videos (stated)" in line and "non-paper" not in line
+    assert "this set holds 500" in describe(shards("accelerating-textures", 500))
+    assert "paper Tab 12" in describe(shards("saturated-image-crops", 9537)) and "(inferred from its base stage)" in \
+        describe(shards("saturated-image-crops", 9537))
+    assert describe(shards("my-own-recipe", 9537)) is None

@@ -12,6 +12,7 @@ Modules, each meant to be read in one sitting (entry point -> engine -> model, d
     runtime.py      devices, process group, precision (autocast), threads and process seeds
     step.py         one optimiser step: micro-batches, accumulation, DDP no_sync, grad scaler, mean loss
     checkpoint.py   the saved state (TrainState, Position), atomic save, load, compatibility check
+    paper.py        the paper table row a --data variant reproduces, and whether its form is the authors'
     evaluate.py     held-out masked loss next to the patch-mean baseline
     runlog.py       log.csv, progress bar, reconstruction pictures (rank 0 only)
     draws.py        every random draw of the trainer, as named streams of manifests.seeds.substream

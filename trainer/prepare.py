@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import checkpoint, runlog, runtime
+from . import checkpoint, paper, runlog, runtime
 from .config import RESUME_AUTO, TrainConfig, TrainError
 from .data import ClipSpec, ClipStream, DataError, Plan, SourceOptions, default_epoch_size, open_source
 from .model import VideoMAE, model_config
@@ -117,6 +117,7 @@ def resolved_config(cfg: TrainConfig, run_facts: dict, state: checkpoint.TrainSt
             "total_steps": schedule.total, "lr": schedule.lr, "min_lr": schedule.min_lr,
             "data_seed": cfg.data_seed_or_seed, **run_facts,
             "sources": [{"data": s.name, "samples": s.num_samples} for s in sources],
+            "paper": [line for line in map(paper.describe, sources) if line],
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}}
 
 
@@ -132,6 +133,8 @@ def prepare(cfg: TrainConfig) -> Run:
     state.resolved = resolved_config(cfg, facts, state, sources)
     if ctx.main:
         runlog.write_config(cfg.out, state.resolved)
+        for line in state.resolved["paper"]:
+            print(f"synthvid-train: {line}", flush=True)
     stepper = Stepper(forward, state.optimizer, state.schedule, state.model.cfg, cfg.mask_ratio, cfg.seed, ctx,
                       ddp=ddp, scaler=state.scaler, autocast=autocast, device=device, accum=plan.accum,
                       record_indices=cfg.record_indices)
