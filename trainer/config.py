@@ -72,6 +72,7 @@ class TrainConfig:
     resume: str | None = None            # a run folder, a checkpoint file, or RESUME_AUTO
     resume_anyway: bool = False          # resume although the configuration differs from the checkpoint's
     skip_bad_shards: bool = False
+    verify_shards: bool = False          # sha256 of every shard before it is first read (sizes always)
     storage_options: dict | None = None
     procedural_params: dict | None = None   # factory parameters for procedural:<variant> (e.g. size)
     eval_data: str | None = None

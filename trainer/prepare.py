@@ -47,7 +47,8 @@ def build(cfg: TrainConfig):
 def open_data(cfg: TrainConfig, ctx: runtime.Dist) -> tuple[list, Plan, ClipSpec, ClipStream]:
     cfg.check()
     options = SourceOptions(epoch_size=cfg.epoch_size, storage_options=cfg.storage_options,
-                            skip_bad_shards=cfg.skip_bad_shards, procedural_params=cfg.procedural_params)
+                            skip_bad_shards=cfg.skip_bad_shards, verify_shards=cfg.verify_shards,
+                            procedural_params=cfg.procedural_params)
     try:
         sources = [open_source(d, options) for d in cfg.data]
         plan = Plan(epoch_size=cfg.epoch_size or default_epoch_size(sources), global_batch=cfg.batch_size,

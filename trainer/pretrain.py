@@ -26,7 +26,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     d.add_argument("--sampling-rate", type=int, default=4, help="stride between a clip's frames")
     d.add_argument("--workers", type=int, default=4, help="DataLoader workers per rank")
-    d.add_argument("--skip-bad-shards", action="store_true", help="skip and count truncated or corrupt shards")
+    d.add_argument("--skip-bad-shards", action="store_true",
+                   help="skip and count bad shards and samples (a size or hash differing from the manifest, a "
+                        "truncated or corrupt tar, a payload that does not decode) instead of stopping")
+    d.add_argument("--verify-shards", action="store_true",
+                   help="check each shard's sha256 against the manifest before first reading it (an extra read of "
+                        "each shard by each loader process that opens it); sizes are always checked")
     d.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
                    help="an fsspec storage option for shard URLs, repeatable; dotted keys nest and values parse "
                         "as JSON, e.g. --storage-option endpoint_url=http://host:9000 "
@@ -99,7 +104,7 @@ def config_from_args(args):
         compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
         save_every=args.save_every, recon_every=args.recon_every, log_every=args.log_every,
         max_steps=args.max_steps, resume=args.resume, resume_anyway=args.resume_anyway,
-        skip_bad_shards=args.skip_bad_shards,
+        skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards,
         storage_options=parse_storage_options(args.storage_option) or None,
         procedural_params=dict(args.procedural_param) if args.procedural_param else None,
         eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, progress=args.progress,

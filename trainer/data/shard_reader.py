@@ -6,7 +6,7 @@
 A visit is one sequential read of one shard (per pass of the stream), started when its first sample is
 needed, keeping only the wanted `.svf` members (raw bytes) until their turn: a resumed slot whose skipped
 refs cover a whole shard never opens it, and no clip it skips is decoded. Shard bytes are untrusted: the tar
-is read as a stream, a member is read only when its size is the
+is read as a plain tar (no compression is ever detected), a member is read only when its size is the
 manifest's, and everything wrong becomes one line naming the shard or sample (ErrorPolicy).
 """
 
@@ -63,9 +63,10 @@ def group_visits(refs: Iterable[ShardRef]) -> list[Visit]:
 
 
 def plain_tar(fileobj) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
-    """Regular-file members of a tar stream, in order. Unwanted members are skipped without being read
-    into memory."""
-    with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+    """Regular-file members of an uncompressed tar stream, in order. Mode "r|", not "r|*": a compressed
+    file is refused at its first header instead of being inflated (a 65 KB gzip can hold a 64 MiB member).
+    Unwanted members are skipped without being read into memory."""
+    with tarfile.open(fileobj=fileobj, mode="r|") as tar:
         for info in tar:
             if info.isfile():
                 yield info, tar

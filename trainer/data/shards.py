@@ -7,20 +7,22 @@ import os
 
 from synthvid.manifests import layout
 from synthvid.manifests.reader import PublishedDataset, ShardRecord, open_dataset
-from synthvid.manifests.storage import is_local, join, url_to_fs
+from synthvid.manifests.storage import StorageError, Store, is_local, join, url_to_fs
 
 from .. import draws
 from .errors import DataError, ErrorPolicy, Stats
-from .shard_reader import ShardRef, decode, group_visits, in_ref_order, plain_tar, read_visits, \
+from .shard_reader import ShardProblem, ShardRef, decode, group_visits, in_ref_order, plain_tar, read_visits, \
     select_members
 
 
 class ShardSource:
-    """One published variant read through the manifests API."""
+    """One published variant read through the manifests API. Before a shard is first read in a process its
+    size is checked against the manifest, and with `verify_shards` its sha256 as well."""
 
     finite = True
 
-    def __init__(self, url: str, storage_options: dict | None = None, skip_bad_shards: bool = False):
+    def __init__(self, url: str, storage_options: dict | None = None, skip_bad_shards: bool = False,
+                 verify_shards: bool = False):
         try:
             self.ds: PublishedDataset = open_dataset(url, storage_options)
         except Exception as e:   # IncompleteDatasetError, missing bucket, bad URL
@@ -28,7 +30,9 @@ class ShardSource:
             raise DataError(msg if str(url).rstrip("/") in msg else f"--data {url}: {msg}") from None
         self.url = self.name = url
         self.skip_bad_shards = skip_bad_shards
-        self._fs_pid = None
+        self.verify_shards = verify_shards
+        self._store_pid = self._fs_pid = None
+        self._checked: dict[str, str | None] = {}   # shard name -> problem (None: fine), per process
         self.shards = [s for s in self.ds.shards if s.count > 0]
         self.members = self._members_by_shard()
         self.num_samples = sum(len(v) for v in self.members.values())
@@ -69,9 +73,36 @@ class ShardSource:
         yield from decode(in_ref_order(refs, fetched), policy)
 
     def _wanted_members(self, shard: ShardRecord, keys: set[str]):
+        self._check(shard)
         sizes = {key: size for key, _, size in self.members[shard.name] if key in keys}
         with self._open(shard) as f:
             yield from select_members(plain_tar(f), sizes, layout.FRAMES_EXT)
+
+    def _check(self, shard: ShardRecord) -> None:
+        """Size (always) and sha256 (with verify_shards) against the manifest, once per shard and process."""
+        if shard.name not in self._checked:
+            self._checked[shard.name] = self._problem(shard)
+        if self._checked[shard.name]:
+            raise ShardProblem(self._checked[shard.name])
+
+    def _problem(self, shard: ShardRecord) -> str | None:
+        store = self._store()
+        try:
+            size = store.size(shard.name)
+            if size != shard.bytes:
+                return f"is {size} bytes where its manifest says {shard.bytes} (truncated or replaced)"
+            if self.verify_shards and (digest := store.sha256(shard.name)) != shard.sha256:
+                return f"has sha256 {digest[:16]}... where its manifest says {shard.sha256[:16]}... (--verify-shards)"
+        except (StorageError, OSError) as e:
+            return f"cannot be read ({type(e).__name__}: {e})"
+        return None
+
+    def _store(self) -> Store:
+        """Size and hash checks go through the storage layer's retrying Store."""
+        if self._store_pid != os.getpid():
+            self._store_obj = Store(self.ds.url, self.ds.storage_options)
+            self._store_pid = os.getpid()
+        return self._store_obj
 
     def _open(self, shard: ShardRecord):
         # A filesystem object per process: s3fs and friends are not fork-safe, and DataLoader workers fork

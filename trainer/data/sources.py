@@ -21,6 +21,7 @@ class SourceOptions:
     epoch_size: int | None = None          # a procedural source's samples per epoch (default 9,537)
     storage_options: dict | None = None    # fsspec options of shard URLs
     skip_bad_shards: bool = False
+    verify_shards: bool = False            # sha256 of each shard against the manifest before reading it
     procedural_params: dict | None = None  # factory parameters of procedural sources (e.g. size)
 
 
@@ -32,4 +33,4 @@ def open_source(spec: str, options: SourceOptions | None = None):
                                     options.procedural_params)
         except (KeyError, ValueError, RuntimeError) as e:   # unknown or unbuildable variant, bad parameter
             raise DataError(f"--data {spec}: {e}") from None
-    return ShardSource(spec, options.storage_options, options.skip_bad_shards)
+    return ShardSource(spec, options.storage_options, options.skip_bad_shards, options.verify_shards)
