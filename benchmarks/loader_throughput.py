@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
 
     from synthvid.manifests.reader import open_dataset
-    from synthvid.trainer.data import ClipSpec, open_source
+    from synthvid.trainer.data import ClipSpec, SourceOptions, open_source
 
     spec = ClipSpec(num_frames=16, sampling_rate=4, input_size=args.input_size)
     tmp = None
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
           f"   (wall: {r['decode_wall']:.1f} / {r['ready_wall']:.1f})")
     if not args.no_procedural:
         params = card.get("recipe", {}).get("params", {})
-        src = open_source(f"procedural:{args.variant}", epoch_size=100_000,
-                          overrides={k: params[k] for k in ("size", "frames_min", "frames_max") if k in params})
+        keep = {k: params[k] for k in ("size", "frames_min", "frames_max") if k in params}
+        src = open_source(f"procedural:{args.variant}", SourceOptions(epoch_size=100_000, procedural_params=keep))
         r = measure(src, spec, args.batch, args.seconds, args.input_size)
         results["procedural"], decode["procedural"] = r["ready"], r["decode"]
         print(f"{'procedural':<12} render {r['decode']:8.1f} clips/s/core   ready (224 float on CPU) {r['ready']:8.1f} clips/s/core"

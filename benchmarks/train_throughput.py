@@ -4,7 +4,7 @@
     python benchmarks/train_throughput.py --compile --json      # on a GPU: batch 64, 224 px, bf16, compiled
     python benchmarks/train_throughput.py --data ./out/accelerating-shapes --workers 8
 
-The step is the trainer's own (engine.py): crop/resize/normalise on the device, tube masks as index
+The step is the trainer's own (step.Stepper): crop/resize/normalise on the device, tube masks as index
 gathers, autocast, fp32 target and MSE, AdamW. MFU counts model FLOPs analytically (model.flops_per_clip;
 forward + backward = 3 x forward) over the device's dense bf16 peak (H100/H200: 989 TFLOP/s). Without
 --data the clips are one uint8 batch resident on the device (data wait ~0: the model's ceiling); with
@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 
 import torch
 
@@ -37,35 +36,34 @@ def peak_flops(device: torch.device, override: float | None) -> float | None:
 
 
 def batches(args, device, mcfg):
-    """Endless (uint8 frames on device, boxes, wait seconds)."""
+    """Endless micro-batches as the trainer's loader yields them."""
     if args.data is None:
         g = torch.Generator().manual_seed(0)
         frames = torch.randint(0, 256, (args.batch, mcfg.num_frames, args.frame_size, args.frame_size, 3),
                                dtype=torch.uint8, generator=g).to(device)
         s = int(args.frame_size * 0.875)
-        box = torch.tensor([[8, 8, s, s]] * args.batch)
+        resident = {"frames": frames, "box": torch.tensor([[8, 8, s, s]] * args.batch),
+                    "source": torch.zeros(args.batch, dtype=torch.long), "index": torch.arange(args.batch),
+                    "stats": torch.zeros(3, dtype=torch.long)}
+        micro = 0
         while True:
-            yield frames, box, 0.0
+            yield {**resident, "micro": micro}
+            micro += 1
     from synthvid.trainer.data import ClipSpec, ClipStream, Plan, open_source, ordered
 
-    src = open_source(args.data, epoch_size=args.batch * 100_000)
+    src = open_source(args.data)
     plan = Plan(epoch_size=args.batch * 100_000, global_batch=args.batch, world=1, accum=1, workers=args.workers)
     ds = ClipStream([src], None, plan, ClipSpec(mcfg.num_frames, 4, mcfg.img_size), seed=0, rank=0)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=args.workers,
                                          pin_memory=device.type == "cuda", prefetch_factor=4 if args.workers else None)
-    it = ordered(iter(loader))
-    while True:
-        t = time.perf_counter()
-        b = next(it)
-        frames = b["frames"].to(device, non_blocking=True)
-        yield frames, b["box"], time.perf_counter() - t
+    yield from ordered(iter(loader))
 
 
 def bench(name: str, args, device) -> dict:
     from synthvid.trainer import masking
-    from synthvid.trainer.data import augment
-    from synthvid.trainer.model import VideoMAE, flops_per_clip, masked_mse, model_config
-    from synthvid.trainer.optim import make_optimizer
+    from synthvid.trainer.model import VideoMAE, flops_per_clip, model_config
+    from synthvid.trainer.optim import WarmupCosine, make_optimizer
+    from synthvid.trainer.step import Stepper
 
     mcfg = model_config(name, img_size=args.img_size)
     model = VideoMAE(mcfg).to(device)
@@ -73,29 +71,18 @@ def bench(name: str, args, device) -> dict:
     step_model = torch.compile(model) if args.compile else model
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    # The trainer's own step (engine -> step.Stepper): augment on the device, masks, autocast, loss, AdamW.
+    stepper = Stepper(step_model, opt, WarmupCosine(opt, 1e-4, 1e-5, 0, 10**6), mcfg, args.mask_ratio, seed=0,
+                      autocast=autocast, device=device)
     t, h, w = mcfg.grid
     n_visible = t * (h * w - masking.num_masked_per_slot(h * w, args.mask_ratio))
     data = batches(args, device, mcfg)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times, waits = [], []
     for step in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        frames, box, wait = next(data)
-        x = augment(frames, box, mcfg.img_size)
-        gen = masking.step_generator(0, 0, step)
-        ids_keep, ids_mask = masking.tube_mask(x.shape[0], t, h * w, args.mask_ratio, generator=gen)
-        ids_keep, ids_mask = ids_keep.to(device, non_blocking=True), ids_mask.to(device, non_blocking=True)
-        with autocast():
-            pred = step_model(x, ids_keep, ids_mask)
-        loss = masked_mse(pred, x, ids_mask, mcfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss.item()
-        sync()
+        result = stepper.step(data, micro_offset=0)   # ends at the loss's .item(): the device has finished
         if step >= args.warmup:   # compile and allocator warm-up excluded
-            times.append(time.perf_counter() - t0)
-            waits.append(wait)
+            times.append(result.seconds)
+            waits.append(result.wait)
     step_s = sum(times) / len(times)
     clips_s = args.batch / step_s
     train_flops = 3 * flops_per_clip(mcfg, n_visible)

@@ -8,8 +8,9 @@
 #
 # Shards are streamed from the bucket; credentials and endpoint come from the standard AWS_* environment
 # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL) or the node's role, never from arguments.
-# --batch-size is global (split over all ranks). OUT must be shared by the nodes for checkpoints; a rerun
-# resumes from it. DRY_RUN=1 prints the command instead of running it.
+# --batch-size is global (split over all ranks). OUT must be shared by the nodes for checkpoints. With
+# --resume auto every start, a rerun of this script and each of torchrun's restarts alike, continues from
+# the checkpoint in OUT when there is one and starts fresh otherwise. DRY_RUN=1 prints the command instead.
 set -euo pipefail
 
 NNODES="${NNODES:-2}"
@@ -32,10 +33,7 @@ cmd=(torchrun
   pretrain
   --data "$DATA" --model "$MODEL" --epochs "$EPOCHS" --batch-size "$BATCH_SIZE"
   --workers "$LOADER_WORKERS" --precision bf16 --save-every 1000
-  --out "$OUT")
-if [[ -e "$OUT" ]]; then
-  cmd+=(--resume "$OUT")
-fi
+  --out "$OUT" --resume auto)
 
 if [[ -n "${DRY_RUN:-}" ]]; then
   printf '%q ' "${cmd[@]}"

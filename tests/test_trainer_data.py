@@ -20,7 +20,7 @@ SPEC = D.ClipSpec(num_frames=16, sampling_rate=1, input_size=64)
 
 
 def _stream(urls, plan, seed=0, rank=0, weights=None, **kw):
-    sources = [D.open_source(u, overrides=TINY, **kw) for u in ([urls] if isinstance(urls, str) else urls)]
+    sources = [D.open_source(u, D.SourceOptions(procedural_params=TINY, **kw)) for u in ([urls] if isinstance(urls, str) else urls)]
     return D.ClipStream(sources, weights, plan, SPEC, seed=seed, rank=rank)
 
 
@@ -231,3 +231,21 @@ def test_no_samples_and_missing_dataset(tmp_path):
         D.open_source(str(tmp_path / "nothing"))
     with pytest.raises(D.DataError, match="procedural:no-such-variant"):
         D.open_source("procedural:no-such-variant")
+
+
+def test_default_epoch_is_the_paper_size_for_mixtures(tmp_path):
+    """A mixture keeps the authors' epoch (9,537, the UCF101 size) instead of the sum of its sets: two
+    9,537-video sets would otherwise give 2 x 49 steps per epoch at batch 192 and double the warmup."""
+    from synthvid.trainer.prepare import open_data
+    from synthvid.trainer.runtime import Dist
+    from tests.test_trainer_fixtures import tiny_config
+
+    a, b = build(seed=3), build(seed=4, videos=12, per_shard=4)
+    assert D.default_epoch_size([D.open_source(a)]) == 24                       # one set: its size
+    assert D.default_epoch_size([D.open_source(a), D.open_source(b)]) == D.PAPER_EPOCH == 9537
+    proc = D.open_source("procedural:accelerating-shapes", D.SourceOptions(procedural_params=TINY))
+    assert D.default_epoch_size([proc]) == D.default_epoch_size([proc, D.open_source(a)]) == 9537
+    _, plan, _, _ = open_data(tiny_config(tmp_path, [a, b], batch_size=192, workers=0), Dist())
+    assert (plan.epoch_size, plan.steps) == (9537, 49)
+    _, plan, _, _ = open_data(tiny_config(tmp_path, [a, b], epoch_size=36, batch_size=4, workers=0), Dist())
+    assert plan.epoch_size == 36                                                # --epoch-size wins

@@ -87,7 +87,7 @@ def heldout_run(tmp_path_factory):
     accelerating-shapes that this replaces ended at 1.00x: one 32-wide decoder block needs far more steps."""
     from synthvid.trainer.data import ClipSpec
     from synthvid.trainer.engine import build as build_model
-    from synthvid.trainer.engine import heldout_loss
+    from synthvid.trainer.engine import HeldOut, heldout_loss
 
     train_url = build("static-circles", videos=1024, seed=3, per_shard=128, **LEARN)
     heldout = build("static-circles", videos=32, seed=99, per_shard=8, **LEARN)
@@ -98,9 +98,10 @@ def heldout_run(tmp_path_factory):
     torch.manual_seed(cfg.seed)
     _, untrained = build_model(cfg)
     spec = ClipSpec(cfg.num_frames, cfg.sampling_rate, cfg.img_size)
-    before = heldout_loss(untrained, heldout, untrained.cfg, spec, cfg.mask_ratio, 32, "cpu")
+    clips = HeldOut(heldout, spec, cfg.mask_ratio, clips=32)
+    before = heldout_loss(untrained, clips, "cpu")
     s = train(cfg)
-    after = heldout_loss(s["model"], heldout, s["model"].cfg, spec, cfg.mask_ratio, 32, "cpu")
+    after = heldout_loss(s["model"], clips, "cpu")
     return before, after
 
 

@@ -48,7 +48,7 @@ def tiny_config(out, data, **kw):
 
     base = dict(data=[data] if isinstance(data, str) else data, out=str(out), model="vit_tiny_test", img_size=64,
                 sampling_rate=1, batch_size=4, epochs=2, workers=0, base_lr=0.05, warmup_epochs=0.5,
-                threads=1, progress=False, procedural_overrides=dict(TINY), record_indices=True)
+                threads=1, progress=False, procedural_params=dict(TINY), record_indices=True)
     base.update(kw)
     return TrainConfig(**base)
 

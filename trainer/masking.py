@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from . import draws
+
 
 def num_masked_per_slot(spatial_tokens: int, ratio: float) -> int:
     # int(), not round(): VideoMAE's TubeMaskingGenerator truncates (0.9 * 196 = 176.4 -> 176).
@@ -41,9 +43,9 @@ def to_bool(ids_mask: torch.Tensor, num_tokens: int) -> torch.Tensor:
     return mask.scatter_(1, ids_mask, True)
 
 
-def step_generator(seed: int, rank: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """The mask RNG of one optimiser step on one rank: a pure function of (seed, rank, step), so a resumed run
-    draws the same masks as an uninterrupted one without saving RNG state."""
-    g = torch.Generator(device=device)
-    g.manual_seed((int(seed) * 1_000_003 + int(rank) * 7_919 + int(step) * 104_729) % (2**63 - 1))
-    return g
+def masks_for(cfg, ratio: float, batch: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids_keep, ids_mask) of one micro-batch for a ModelConfig's token grid, drawn on the CPU from
+    `generator` (so the draw is the same on every device) and moved to `device`."""
+    t, h, w = cfg.grid
+    ids_keep, ids_mask = tube_mask(batch, t, h * w, ratio, generator=generator)
+    return ids_keep.to(device, non_blocking=True), ids_mask.to(device, non_blocking=True)

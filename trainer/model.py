@@ -52,11 +52,12 @@ class ModelConfig:
         return asdict(self)
 
 
-# Encoder widths from ViT; decoder widths from the VideoMAE scripts (depth 4; width 192/384/512).
+# Encoder widths from ViT; decoders from the VideoMAE pretraining scripts (spec/videomae.md 1.5): depth 4 for
+# ViT-S/B, and the deeper decoder of the official ViT-L pretraining (512 wide, depth 12, 8 heads).
 PRESETS = {
     "vit_small": dict(embed_dim=384, depth=12, num_heads=6, decoder_dim=192, decoder_depth=4, decoder_heads=3),
     "vit_base": dict(embed_dim=768, depth=12, num_heads=12, decoder_dim=384, decoder_depth=4, decoder_heads=6),
-    "vit_large": dict(embed_dim=1024, depth=24, num_heads=16, decoder_dim=512, decoder_depth=4, decoder_heads=8),
+    "vit_large": dict(embed_dim=1024, depth=24, num_heads=16, decoder_dim=512, decoder_depth=12, decoder_heads=8),
     # For tests and smoke runs on a CPU: same code path, a few hundred thousand parameters.
     "vit_tiny_test": dict(embed_dim=64, depth=2, num_heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=2),
     # For the CPU test that pretraining learns (held-out masked loss clearly below the patch-mean baseline):

@@ -1,0 +1,69 @@
+"""One clip of one video: its temporal window and multi-scale crop box (drawn from the clip's own RNG),
+the decode of only the sampled frames, and the uint8 collation of a micro-batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MULTISCALE = (1.0, 0.875, 0.75, 0.66)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    num_frames: int = 16
+    sampling_rate: int = 4
+    input_size: int = 224
+    scales: tuple = MULTISCALE
+    max_distort: int = 1
+
+
+def temporal_indices(n: int, spec: ClipSpec, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """16 frames at stride 4 from a window whose start is uniform over the video (spec C.1:
+    o ~ randint(0, n - 64)). A shorter video gets start 0 and indices clamped to its last frame, as VideoMAE
+    repeats the last frame; the second value says so, so the caller can count it."""
+    span = spec.num_frames * spec.sampling_rate
+    start = int(rng.integers(0, n - span + 1)) if n >= span else 0
+    idx = start + spec.sampling_rate * np.arange(spec.num_frames)
+    short = bool(idx[-1] >= n)
+    return np.minimum(idx, n - 1), short
+
+
+def multiscale_box(h: int, w: int, spec: ClipSpec, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """GroupMultiScaleCrop (VideoMAE transforms.py): crop sides from scales of the short side, sides within
+    3 px of the input size snapped to it, width and height scales at most `max_distort` steps apart, offset
+    one of 13 fixed positions. Returns (y0, x0, crop_h, crop_w); the resize to input_size runs on the device."""
+    base = min(h, w)
+    sizes = [int(base * s) for s in spec.scales]
+    snap = [spec.input_size if abs(s - spec.input_size) < 3 else s for s in sizes]
+    pairs = [(ch, cw) for i, ch in enumerate(snap) for j, cw in enumerate(snap) if abs(i - j) <= spec.max_distort]
+    ch, cw = pairs[int(rng.integers(len(pairs)))]
+    ch, cw = min(ch, h), min(cw, w)
+    ws, hs = (w - cw) // 4, (h - ch) // 4
+    offsets = [(0, 0), (0, 4 * ws), (4 * hs, 0), (4 * hs, 4 * ws), (2 * hs, 2 * ws),
+               (2 * hs, 0), (2 * hs, 4 * ws), (4 * hs, 2 * ws), (0, 2 * ws),
+               (1 * hs, 1 * ws), (1 * hs, 3 * ws), (3 * hs, 1 * ws), (3 * hs, 3 * ws)]
+    y0, x0 = offsets[int(rng.integers(len(offsets)))]
+    return y0, x0, ch, cw
+
+
+def load_clip(loader, spec: ClipSpec, rng: np.random.Generator):
+    """(frames (T, H, W, 3) uint8, crop box, short) for one video: temporal window first, then the box, both
+    from the clip's RNG, and only the sampled frames decoded. `loader` is a FramesPayload or anything with
+    its `.num_frames` and `.frames(indices)`."""
+    idx, short = temporal_indices(loader.num_frames, spec, rng)
+    frames = loader.frames(idx)
+    box = multiscale_box(frames.shape[1], frames.shape[2], spec, rng)
+    return frames, box, short
+
+
+def collate_frames(clips: list[np.ndarray]) -> torch.Tensor:
+    """(B, T, H, W, 3) uint8, each clip padded to the batch's largest frame (crop boxes stay inside it)."""
+    h = max(c.shape[1] for c in clips)
+    w = max(c.shape[2] for c in clips)
+    out = torch.zeros((len(clips), clips[0].shape[0], h, w, 3), dtype=torch.uint8)
+    for i, c in enumerate(clips):
+        out[i, :, : c.shape[1], : c.shape[2]] = torch.from_numpy(np.ascontiguousarray(c))
+    return out

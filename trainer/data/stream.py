@@ -1,0 +1,139 @@
+"""The dataset one rank's DataLoader iterates: micro-batches of uint8 clips, cut from the epoch plan."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import warnings
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from synthvid.manifests.payload import PayloadError
+
+from .. import draws
+from .clips import ClipSpec, collate_frames, load_clip
+from .errors import DataError, ErrorPolicy, Stats
+from .plan import SHUFFLE_BUFFER, Plan, normalised_weights, shuffle_buffer_order, slot_needs, slot_picks
+
+
+class ClipStream(IterableDataset):
+    """Micro-batches of uint8 clips for one rank: dicts with
+    frames (B, T, H, W, 3) uint8 (padded to the batch's largest frame), box (B, 4) = (y0, x0, h, w),
+    source/index (B,), micro (the micro-batch number in the epoch) and stats (short, skipped samples, shards).
+    """
+
+    def __init__(self, sources, weights, plan: Plan, spec: ClipSpec, seed: int, rank: int):
+        plan.check()
+        self.sources, self.plan, self.spec, self.seed, self.rank = sources, plan, spec, seed, rank
+        self.weights = normalised_weights(weights, len(sources))
+        # The position lives in shared memory: persistent DataLoader workers were forked with an older copy
+        # of this object, and read the position each time a new epoch's iterator starts.
+        self._position = mp.Array("q", [0, 0], lock=False)
+        for s in sources:
+            shards = getattr(s, "shards", None)
+            if shards is not None and len(shards) < plan.slots and rank == 0:
+                warnings.warn(f"{s.name} has {len(shards)} shard(s) for {plan.slots} ranks x workers: several "
+                              "workers read the same shard, each keeping its own samples (more I/O); build with "
+                              "more shards or use fewer workers", stacklevel=2)
+
+    def set_position(self, epoch: int, start_micro: int = 0) -> None:
+        self._position[0], self._position[1] = int(epoch), int(start_micro)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._position[0])
+
+    @property
+    def start_micro(self) -> int:
+        return int(self._position[1])
+
+    def __len__(self) -> int:
+        return self.plan.micro_batches - self.start_micro
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        if info is not None:
+            if info.num_workers != self.plan.slots_per_rank:
+                raise RuntimeError(f"plan made for {self.plan.slots_per_rank} workers, DataLoader has {info.num_workers}")
+            torch.set_num_threads(1)   # a worker is one core's worth of decoding; torch ops there are small
+        yield from self.iter_worker(worker)
+
+    def iter_worker(self, worker: int):
+        """The micro-batches of one loader slot, from the epoch's start position on."""
+        plan, B = self.plan, self.plan.micro
+        slot = self.rank * plan.slots_per_rank + worker
+        mine = plan.slot_micro_batches(worker)
+        done = sum(1 for m in mine if m < self.start_micro)
+        picks = slot_picks(plan, self.weights, self.seed, self.epoch, slot)
+        stats = Stats()
+        streams = self._slot_streams(slot, picks[: done * B], stats)
+        pos = done * B
+        for m in mine[done:]:
+            before = stats.as_tensor()
+            items = [self._next_clip(int(si), streams[si], stats) for si in picks[pos:pos + B]]
+            pos += B
+            yield {"frames": collate_frames([c[0] for c in items]),
+                   "box": torch.tensor([c[1] for c in items], dtype=torch.long),
+                   "source": torch.tensor([int(si) for si in picks[pos - B:pos]]),
+                   "index": torch.tensor([c[2] for c in items]), "micro": m,
+                   "stats": stats.as_tensor() - before}
+
+    def _slot_streams(self, slot: int, done_picks: np.ndarray, stats: Stats) -> list:
+        """One item stream per source. Each source's epoch stream is cut into consecutive chunks, one per slot
+        (rank-major): disjoint, balanced to the sample, and a chunk is a run of consecutive shards, so a
+        worker reads few shards. A resumed slot drops the items its finished micro-batches took."""
+        needs = slot_needs(self.plan, self.weights, self.seed, self.epoch)
+        starts = np.cumsum(needs, axis=0) - needs
+        skips = np.bincount(done_picks, minlength=len(self.sources))
+        return [self._chunk(si, slot, int(starts[slot, si]), int(needs[slot, si]), int(skips[si]),
+                            int(needs[:, si].sum()), stats) for si in range(len(self.sources))]
+
+    def _next_clip(self, si: int, stream, stats: Stats):
+        """(frames, box, index) of the next readable clip of source si."""
+        src = self.sources[si]
+        policy = ErrorPolicy(getattr(src, "skip_bad_shards", False), stats)
+        while True:
+            index, loader, pass_ = next(stream)
+            try:
+                frames, box, short = load_clip(loader, self.spec, draws.clip(self.seed, self.epoch, si, index, pass_))
+            except PayloadError as e:   # a frame block that does not decode
+                policy.bad_sample(getattr(loader, "where", src.name), e)
+                continue
+            stats.short += short
+            return frames, box, index
+
+    def _chunk(self, si: int, slot: int, start: int, count: int, skip: int, total: int, stats: Stats):
+        """The slot's chunk of source si through a shuffle buffer, its first `skip` items dropped unread.
+        Skipped bad samples are made up from a spare region past every slot's chunk, so the batch count
+        never changes."""
+        src = self.sources[si]
+        refs = src.refs(self.seed, self.epoch, start, count)
+        order = shuffle_buffer_order(len(refs), SHUFFLE_BUFFER, draws.shuffle_buffer(self.seed, self.epoch, slot, si))
+        yield from src.read([refs[i] for i in order][skip:], stats, self.seed, self.epoch)
+        size = max(count, self.plan.micro)
+        spare = total + slot * size
+        while True:   # only reached when samples were skipped as bad
+            got = 0
+            for item in src.read(src.refs(self.seed, self.epoch, spare, size), stats, self.seed, self.epoch):
+                got += 1
+                yield item
+            if got == 0:
+                raise DataError(f"{src.name}: no readable samples left for worker slot {slot}")
+            spare += size
+
+
+def ordered(batches, start: int = 0):
+    """Yield a DataLoader's micro-batches by their `micro` number, from `start`. With a resumed epoch the
+    first micro-batch belongs to some worker other than 0 while the DataLoader asks worker 0 first; a
+    buffer of at most `workers` batches puts them back in order."""
+    pending: dict[int, dict] = {}
+    nxt = start
+    for b in batches:
+        pending[b["micro"]] = b
+        while nxt in pending:
+            yield pending.pop(nxt)
+            nxt += 1
+    if pending:
+        raise RuntimeError(f"micro-batches {sorted(pending)} arrived but {nxt} never did")

@@ -1,0 +1,131 @@
+"""synthvid-train pretrain: arguments to a TrainConfig, the run, and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cli_format import HelpFormatter, floats, key_value
+from .model import PRESETS
+
+DESCRIPTION = """VideoMAE pretraining (the paper's recipe by default) on published shard sets (a folder or any
+fsspec URL), on procedural:<variant> sources rendered on the fly, or on a weighted mixture of them. Writes
+config.json, log.csv, checkpoint-last.pt and reconstruction pictures into --out."""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    t = subparsers.add_parser("pretrain", help="VideoMAE pretraining", description=DESCRIPTION,
+                              formatter_class=HelpFormatter)
+    d = t.add_argument_group("data")
+    d.add_argument("--data", action="append", required=True, metavar="URL",
+                   help="a published variant (folder or fsspec URL) or procedural:<variant>; repeat for a mixture")
+    d.add_argument("--weights", type=floats, default=None, help="mixture weights, one per --data, e.g. 0.75,0.25")
+    d.add_argument("--epoch-size", type=int, default=None,
+                   help="samples per epoch (default: one shard set's size; 9537, the paper's dataset size, for a "
+                        "procedural source or a mixture of several sources, as the authors' mixtures)")
+    d.add_argument("--num-frames", type=int, default=16, help="frames per clip")
+    d.add_argument("--sampling-rate", type=int, default=4, help="stride between a clip's frames")
+    d.add_argument("--workers", type=int, default=4, help="DataLoader workers per rank")
+    d.add_argument("--skip-bad-shards", action="store_true",
+                   help="skip and count bad shards and samples (a size or hash differing from the manifest, a "
+                        "truncated or corrupt tar, a payload that does not decode) instead of stopping")
+    d.add_argument("--verify-shards", action="store_true",
+                   help="check each shard's sha256 against the manifest before first reading it (an extra read of "
+                        "each shard by each loader process that opens it); sizes are always checked")
+    d.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="an fsspec storage option for shard URLs, repeatable; dotted keys nest and values parse "
+                        "as JSON, e.g. --storage-option endpoint_url=http://host:9000 "
+                        "--storage-option client_kwargs.region_name=eu-west-1")
+    d.add_argument("--procedural-param", action="append", type=key_value, default=None, metavar="KEY=VALUE",
+                   help="a factory parameter of procedural:<variant> sources, repeatable (as the factory's "
+                        "--param), e.g. --procedural-param size=128")
+    d.add_argument("--data-seed", type=int, default=None,
+                   help="seed of procedural sources' videos (epoch e uses epoch_seed(data_seed, e)); default --seed")
+    m = t.add_argument_group("model")
+    m.add_argument("--model", default="vit_base", choices=sorted(PRESETS),
+                   help="encoder and decoder size; vit_large has the decoder of the official ViT-L pretraining "
+                        "(512 wide, 12 blocks, 8 heads; vit_small/vit_base: 4 blocks) and half the batch")
+    m.add_argument("--img-size", type=int, default=224, help="input side in px after the crop")
+    m.add_argument("--patch-size", type=int, default=16, help="spatial patch side in px")
+    m.add_argument("--tubelet", type=int, default=2, help="frames per tubelet")
+    m.add_argument("--mask-ratio", type=float, default=0.75, help="tube mask ratio: paper 0.75; VideoMAE K400/SSv2 0.9")
+    o = t.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=3200, help="epochs of --epoch-size samples")
+    o.add_argument("--batch-size", type=int, default=None,
+                   help="global batch over all ranks (default: 192, the authors' recipe; 96 for vit_large, "
+                        "the paper's ViT-L recipe halves it)")
+    o.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
+    o.add_argument("--base-lr", type=float, default=3e-4, help="lr = base-lr x batch-size / 256")
+    o.add_argument("--min-lr", type=float, default=1e-5, help="end of the cosine, scaled like --base-lr")
+    o.add_argument("--warmup-epochs", type=float, default=40, help="linear warmup from 0")
+    o.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (not on norms and biases)")
+    o.add_argument("--seed", type=int, default=0, help="seed of weights, data order, clips and masks")
+    r = t.add_argument_group("runtime")
+    r.add_argument("--out", required=True, help="run folder: checkpoints, config.json, log.csv, recon/")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: bf16 on a GPU, fp32 on a CPU")
+    r.add_argument("--compile", action="store_true", help="torch.compile the model")
+    r.add_argument("--compile-backend", default="inductor", help="torch.compile backend")
+    r.add_argument("--grad-checkpointing", action="store_true", help="recompute block activations in backward")
+    r.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: at epoch ends only)")
+    r.add_argument("--recon-every", type=int, default=0, help="write a reconstruction picture every N steps (0: never)")
+    r.add_argument("--log-every", type=int, default=1, help="write a log.csv row every N steps")
+    r.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps in total")
+    r.add_argument("--resume", default=None, metavar="RUN",
+                   help="run folder (or checkpoint file) to continue; 'auto': continue --out if it holds a "
+                        "checkpoint, else start there (for launchers that restart failed workers)")
+    r.add_argument("--resume-anyway", action="store_true",
+                   help="resume although epochs, learning rates, warmup, mask ratio, seeds, data or weights differ "
+                        "from the checkpoint's (workers, threads, device, precision, cadences, --max-steps and "
+                        "storage settings may always change)")
+    r.add_argument("--eval-data", default=None, metavar="URL",
+                   help="held-out variant: masked loss vs the patch-mean baseline at each epoch end")
+    r.add_argument("--eval-clips", type=int, default=64, help="clips scored by --eval-data")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
+    return t
+
+
+def config_from_args(args):
+    from synthvid.manifests.storage import parse_storage_options
+
+    from .config import TrainConfig, recipe_batch
+
+    return TrainConfig(
+        data=args.data, out=args.out, weights=args.weights, model=args.model, img_size=args.img_size,
+        num_frames=args.num_frames, sampling_rate=args.sampling_rate, patch_size=args.patch_size,
+        tubelet=args.tubelet, mask_ratio=args.mask_ratio, epochs=args.epochs, epoch_size=args.epoch_size,
+        batch_size=recipe_batch(args.model) if args.batch_size is None else args.batch_size,
+        accum_steps=args.accum_steps, base_lr=args.base_lr, min_lr=args.min_lr,
+        warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed,
+        workers=args.workers, device=args.device, precision=args.precision, compile=args.compile,
+        compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
+        save_every=args.save_every, recon_every=args.recon_every, log_every=args.log_every,
+        max_steps=args.max_steps, resume=args.resume, resume_anyway=args.resume_anyway,
+        skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards,
+        storage_options=parse_storage_options(args.storage_option) or None,
+        procedural_params=dict(args.procedural_param) if args.procedural_param else None,
+        eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, progress=args.progress,
+        threads=args.threads)
+
+
+def run(args) -> int:
+    from synthvid.manifests.storage import redact
+
+    from .config import TrainError
+    from .data import DataError
+    from .engine import train
+
+    try:
+        cfg = config_from_args(args)
+        summary = train(cfg)
+    except (TrainError, DataError, ValueError) as e:
+        print(f"synthvid-train: error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    done = summary["losses"]
+    print(f"synthvid-train: {summary['step']} steps, epoch {summary['epoch']}, last loss "
+          f"{done[-1] if done else float('nan'):.4f}; short clips {summary['short_clips']}, skipped samples "
+          f"{summary['skipped_samples']}, skipped shards {summary['skipped_shards']}; outputs in {cfg.out}")
+    return 0
