@@ -18,8 +18,8 @@ from .choose import Choice, Targets, choose_payload, psnr
 from .container import FORMAT_V2, PayloadHead, head_size_needed, parse_head
 from .encoder import FramesEncoder, decode_frames, encode_frame_list, encode_frames
 from .kinds import (DEFAULT_LEVEL, DEFAULT_QUALITY, SVF, SVJ, FramesPayload, PayloadKind, PayloadSpec,
-                    decode_ranges, encoder_versions, open_payload, payload_extensions, payload_for_extension,
-                    read_head)
+                    decode_ranges, encoded_ranges, encoder_versions, open_payload, payload_extensions,
+                    payload_for_extension, read_head)
 from .limits import DEFAULT_LIMITS, Limits, PayloadError, UnknownPayloadKind
 
 EXTENSION = SVF.extension
@@ -28,6 +28,6 @@ __all__ = [
     "Choice", "Targets", "choose_payload", "psnr", "FORMAT_V2", "PayloadHead", "head_size_needed",
     "parse_head", "FramesEncoder", "decode_frames", "encode_frame_list", "encode_frames", "DEFAULT_LEVEL",
     "DEFAULT_QUALITY", "SVF", "SVJ", "FramesPayload", "PayloadKind", "PayloadSpec", "decode_ranges",
-    "encoder_versions", "open_payload", "payload_extensions", "payload_for_extension", "read_head",
-    "DEFAULT_LIMITS", "Limits", "PayloadError", "UnknownPayloadKind", "EXTENSION",
+    "encoded_ranges", "encoder_versions", "open_payload", "payload_extensions", "payload_for_extension",
+    "read_head", "DEFAULT_LIMITS", "Limits", "PayloadError", "UnknownPayloadKind", "EXTENSION",
 ]

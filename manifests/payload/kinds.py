@@ -176,6 +176,11 @@ def decode_ranges(head: PayloadHead, indices, ranges, pieces, limits: Limits | N
     return decode_blocks(Blocks(head, list(ranges), list(pieces)), indices, limits or DEFAULT_LIMITS)
 
 
+def encoded_ranges(head: PayloadHead, indices, ranges, pieces) -> list[bytes]:
+    """The checked, still-encoded frames `indices` from range-read pieces: for a GPU decoder."""
+    return encoded_blocks(Blocks(head, list(ranges), list(pieces)), indices)
+
+
 def decode_blocks(blocks: Blocks, indices, limits: Limits) -> np.ndarray:
     head = blocks.head
     ts = head._checked(indices)
