@@ -57,7 +57,9 @@ def test_round_trip_random_access_and_range_reads(spec):
         assert min(psnr(a, b) for a, b in zip(whole, video)) >= 35      # the stated target
     idx = [6, 1, 1, 3]
     assert np.array_equal(p.frames(idx), whole[idx])
-    head = read_head(spec.kind, lambda a, b: data[a:b], probe=20)      # a probe shorter than the head
+    reads = []
+    head = read_head(spec.kind, lambda a, b: reads.append((a, b)) or data[a:b], probe=20, size=len(data))
+    assert reads == [(0, 20), (20, head.size)]                         # a probe shorter than the head
     for gap in (0, 10 ** 6):
         ranges = head.frame_ranges(idx, max_gap=gap)
         assert ranges == sorted(ranges) and len(ranges) == (3 if gap == 0 else 1)

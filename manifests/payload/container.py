@@ -31,6 +31,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from .codecs import SETTINGS
 from .limits import DEFAULT_LIMITS, Limits, PayloadError
 
 MAGIC_V1, MAGIC_V2 = b"SVF1", b"SVF2"
@@ -80,7 +81,7 @@ class PayloadHead:
         """Sorted, coalesced [start, end) byte ranges, relative to the payload start, that hold the blocks of
         `indices`. Neighbouring ranges closer than `max_gap` bytes merge: one request instead of two is
         usually cheaper on object storage than the bytes in between."""
-        spans = sorted({self.index[t] for t in self._checked(indices)})
+        spans = sorted({self.index[t] for t in self.checked_indices(indices)})
         out: list[list[int]] = []
         for offset, length in spans:
             if out and offset <= out[-1][1] + max_gap:
@@ -89,7 +90,8 @@ class PayloadHead:
                 out.append([offset, offset + length])
         return [(a, b) for a, b in out]
 
-    def _checked(self, indices) -> list[int]:
+    def checked_indices(self, indices) -> list[int]:
+        """`indices` as ints (all frames for None); IndexError for one outside the video."""
         n = self.num_frames
         if indices is None:
             return list(range(n))
@@ -124,9 +126,9 @@ def head_size_needed(prefix: bytes, limits: Limits = DEFAULT_LIMITS) -> int | No
     return 8 + hlen + ENTRY.size * frames
 
 
-def parse_head(data, limits: Limits = DEFAULT_LIMITS, codecs: dict | None = None) -> PayloadHead:
+def parse_head(data, limits: Limits = DEFAULT_LIMITS) -> PayloadHead:
     """Parse and validate the head at the start of `data` (the whole payload or a prefix of at least
-    head_size_needed bytes). `codecs` maps codec names to their settings schema (codecs.SETTINGS)."""
+    head_size_needed bytes)."""
     need = head_size_needed(data, limits)
     if need is None or len(data) < need:
         raise PayloadError(f"truncated payload head: {len(data)} bytes, the head needs {need or 'more'}")
@@ -135,12 +137,12 @@ def parse_head(data, limits: Limits = DEFAULT_LIMITS, codecs: dict | None = None
         _, hlen, frames, crc = PREAMBLE_V2.unpack_from(view)
         if zlib.crc32(view[16:need], zlib.crc32(view[:12])) != crc:
             raise PayloadError("payload head checksum mismatch (header or frame index altered)")
-        header = _header(bytes(view[16:16 + hlen]), codecs, version=2)
+        header = _header(bytes(view[16:16 + hlen]), version=2)
         entries = ENTRY.iter_unpack(view[16 + hlen:need])
         version = 2
     else:
         hlen = struct.unpack_from("<I", view, 4)[0]
-        header = _header(bytes(view[8:8 + hlen]), codecs, version=1)
+        header = _header(bytes(view[8:8 + hlen]), version=1)
         frames = header.pop("frames")
         entries = ENTRY.iter_unpack(view[8 + hlen:need])
         version = 1
@@ -228,17 +230,14 @@ def _typed(header: dict, key: str, kind: type):
     return v
 
 
-def _header(raw: bytes, codecs: dict | None, version: int) -> dict:
+def _header(raw: bytes, version: int) -> dict:
     """The header as a dict of known keys with checked types; anything else is a PayloadError."""
-    from .codecs import SETTINGS
-
-    codecs = SETTINGS if codecs is None else codecs
     header = _parse_json(raw)
     schema = dict(_COMMON, frames=int) if version == 1 else dict(_COMMON)
     codec = header.get("codec")
-    if not isinstance(codec, str) or codec not in codecs:
-        raise PayloadError(f"payload codec {codec!r} unknown (known: {', '.join(sorted(codecs))})")
-    schema.update(codecs[codec])
+    if not isinstance(codec, str) or codec not in SETTINGS:
+        raise PayloadError(f"payload codec {codec!r} unknown (known: {', '.join(sorted(SETTINGS))})")
+    schema.update(SETTINGS[codec])
     extra = set(header) - set(schema)
     if extra:
         raise PayloadError(f"corrupt payload header: unknown key(s) {sorted(extra)[:3]}")

@@ -155,18 +155,22 @@ def open_payload(ext: str, data, limits: Limits | None = None) -> FramesPayload:
     return FramesPayload(data, limits, payload_for_extension(ext))
 
 
-def read_head(ext: str, read, limits: Limits | None = None, probe: int = 16384) -> PayloadHead:
-    """Parse a payload's head with at most two reads: `read(start, end)` returns bytes [start, end) of the
-    payload (relative to its start; the caller adds the member's offset in the shard and clips `end` to the
-    payload's size). The first read takes `probe` bytes; a second one fetches the rest of a larger head."""
+def read_head(ext: str, read, limits: Limits | None = None, probe: int = 16384,
+              size: int | None = None) -> PayloadHead:
+    """Parse a payload's head with at most three small reads. `read(start, end)` returns bytes [start, end)
+    of the payload, relative to its start (the caller adds the member's offset in the shard); `size` is the
+    payload's length when known (manifest `payload_bytes`): no read then asks past it. The first read takes
+    `probe` bytes, enough for the head of a video of ~1,300 frames; a larger head takes one more."""
     limits = limits or DEFAULT_LIMITS
     kind = payload_for_extension(ext)
-    prefix, asked = bytes(read(0, probe)), probe
+    clip = (lambda n: n) if size is None else (lambda n: min(n, size))
+    asked = clip(probe)
+    prefix = bytes(read(0, asked))
     for _ in range(2):      # a version-1 head may need its header read before its size is known
         need = head_size_needed(prefix, limits)
-        if len(prefix) < asked or (need is not None and need <= len(prefix)):
+        if len(prefix) < asked or (need is not None and need <= len(prefix)) or asked == clip(asked + 1):
             break           # the payload ended, or the whole head is here
-        asked = need if need is not None else 8 + limits.max_header_bytes
+        asked = clip(need if need is not None else 8 + limits.max_header_bytes)
         prefix += bytes(read(len(prefix), asked))
     return _head_of_kind(prefix, limits, kind)
 
@@ -183,7 +187,7 @@ def encoded_ranges(head: PayloadHead, indices, ranges, pieces) -> list[bytes]:
 
 def decode_blocks(blocks: Blocks, indices, limits: Limits) -> np.ndarray:
     head = blocks.head
-    ts = head._checked(indices)
+    ts = head.checked_indices(indices)
     limits.check_decode(len(ts), head.height, head.width)
     out = np.empty((len(ts), head.height, head.width, 3), np.uint8)
     first: dict[tuple[int, int], int] = {}
@@ -200,7 +204,7 @@ def decode_blocks(blocks: Blocks, indices, limits: Limits) -> np.ndarray:
 def encoded_blocks(blocks: Blocks, indices) -> list[bytes]:
     head = blocks.head
     out = []
-    for t in head._checked(indices):
+    for t in head.checked_indices(indices):
         blk = blocks.block(t)
         if head.codec == codecs.JPEG:
             codecs.check_jpeg(blk, head.height, head.width, t)
