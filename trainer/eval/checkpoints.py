@@ -117,8 +117,8 @@ def _split_keys(model: VideoClassifier, weights: PretrainedWeights, with_head: b
 
 
 def load_pretrained(model: VideoClassifier, weights: PretrainedWeights, *, with_head: bool = False) -> LoadReport:
-    """Set the classifier's encoder (and, for an official fine-tuned checkpoint with with_head, its fc_norm
-    and head) from `weights`; everything else stays as initialised."""
+    """Set the classifier's encoder (with `with_head`, also fc_norm and the head of a fine-tuned
+    classifier's weights) from `weights`; everything else stays as initialised."""
     _check_position_table(model, weights.state, weights.source)
     use, dropped = _split_keys(model, weights, with_head)
     current = model.state_dict()
