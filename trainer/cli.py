@@ -13,23 +13,20 @@ import logging
 import sys
 
 from . import pretrain
+from .analysis import cli as analyze
 
-COMMANDS = [pretrain]
+COMMANDS = [pretrain, analyze]
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    from synthvid.manifests.versions import code_version
 
-    try:
-        return dist_version("synthvid")
-    except PackageNotFoundError:
-        return "unknown"
+    return code_version()
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synthvid-train",
-                                description="VideoMAE pretraining from published shards or procedural sources.")
+                                description="VideoMAE pretraining from published shards or procedural sources, and dataset analysis.")
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
