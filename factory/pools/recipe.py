@@ -16,6 +16,7 @@ import numpy as np
 from synthvid.manifests import layout
 
 from ..pipeline.sample import SampleInfo
+from .stylegan import GENERATOR_VERSION
 
 ITEMS_PER_SHARD = 64
 # Pool items are stored at the default video rate; a variant reads items by index and never uses it.
@@ -47,6 +48,8 @@ class PoolRecipe:
             tag += f"-{self.clip_frames}f"
         if self.kind.startswith("stylegan") and self.device != "cpu":
             tag += f"-{self.device}"
+        if self.kind.startswith("stylegan"):
+            tag += f"-v{GENERATOR_VERSION}"        # pools of different generator versions never share a folder
         if self.kind == "images":
             tag += "-" + hashlib.sha256(json.dumps(self.source.describe(), sort_keys=True).encode()).hexdigest()[:8]
         return f"{tag}-{self.item_px}px-s{self.seed}-n{self.items}"
@@ -61,6 +64,7 @@ class PoolRecipe:
         if self.kind.startswith("stylegan"):
             d["prior"] = self.prior
             d["device"] = self.device       # GPU bytes differ from CPU ones: the card says which
+            d["generator_version"] = GENERATOR_VERSION
         if self.kind == "stylegan-clips":
             d["clip_frames"] = self.clip_frames
         if self.kind == "images":
