@@ -97,7 +97,7 @@ def _adopt_pool_format(recipe, cards: dict):
     params, explicit = recipe.params, dict(recipe.overrides)
     changes = {}
     for key, card_key in (("item_px", "item_px"), ("clip_frames", "clip_frames"), ("stylegan_prior", "prior"),
-                          ("pool_seed", "seed")):
+                          ("pool_seed", "seed"), ("image_fit", "fit")):
         values = {src: c[card_key] for src, c in cards.items() if card_key in c}
         if not values:
             continue

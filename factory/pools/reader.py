@@ -122,6 +122,8 @@ def read_pool_card(url: str, storage_options: dict | None = None) -> dict:
     if not isinstance(pool, dict) or "kind" not in pool:
         raise PoolMismatchError(f"{url} is a dataset but not a pool (its card has no 'pool' entry); build one "
                                 "with `synthvid-factory build-pool KIND --out DIR`")
+    if pool["kind"] == "images":   # cards record these only when not the defaults
+        pool = {"resample": "bilinear", "fit": "squash", **pool}
     return {**pool, "items_built": ds.card["totals"]["videos"]}
 
 
