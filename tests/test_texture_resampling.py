@@ -114,3 +114,23 @@ def test_image_fit_squash_or_centre_crop():
     assert not np.array_equal(cropped, squashed)
     with pytest.raises(ValueError, match="fit"):
         src.load(wide, 32, fit="stretch")
+
+
+def test_dynamic_crop_showing_in_one_corner_pixel():
+    """An object whose box is one pixel (its corners touch pixel (0, 0)) gets its crop there too."""
+    params = resolve(from_variant("dynamic-stylegan-crops").params,
+                     {"size": RES, "item_px": ITEM, "objects": 1, "shapes": ["square"], "clip_frames": 2,
+                      "speed_min": 0.0, "speed_max": 0.0, "acceleration_max": 0.0, "affine": False})
+    lat = make_latents(2, [{"radius": 4, "x0": -3, "y0": -3, "shape": "square", "colour": (0, 0, 0)}])
+    clip = np.stack([np.full((ITEM, ITEM, 3), 200, np.uint8), np.full((ITEM, ITEM, 3), 100, np.uint8)])
+
+    class Clip(OneItem):
+        def frame(self, i, t=0):
+            return clip[t]
+
+        def clip_length(self, i):
+            return 2
+
+    renderer = Renderer(lat, params, {"stylegan-clips": Clip(None)})
+    frame = renderer.frame(0)
+    assert frame[0, 0].tolist() == [200, 200, 200] and not frame[1:, :].any() and not frame[:, 1:].any()

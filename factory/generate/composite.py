@@ -200,14 +200,15 @@ class PoolFill:
         M = M.copy()
         M[:, :, 2] -= boxes[:, :2]
         boxes, labels_of = boxes.tolist(), (show + 1).tolist()
-        warp, compare, copy_to, bounding = cv2.warpAffine, cv2.compare, cv2.copyTo, cv2.boundingRect
-        flags, border, eq = cv2.INTER_LINEAR, cv2.BORDER_REFLECT_101, cv2.CMP_EQ
+        warp, copy_to, bounding = cv2.warpAffine, cv2.copyTo, cv2.boundingRect
+        flags, border = cv2.INTER_LINEAR, cv2.BORDER_REFLECT_101
         saturate, colours = self.params.saturate, self.lat.colour
         for q, i in enumerate(obj.tolist()):
             x0, y0, x1, y1 = boxes[q]
             if x1 <= x0 or y1 <= y0:
                 continue
-            mask = compare(labels[y0:y1, x0:x1], labels_of[q], eq)
+            # numpy, not cv2.compare, which fails on a 1x1 box (an object showing in one corner pixel)
+            mask = (labels[y0:y1, x0:x1] == labels_of[q]).view(np.uint8)
             bx, by, bw, bh = bounding(mask)
             if bw == 0 or bh == 0:
                 continue
