@@ -93,6 +93,8 @@ class PoolRef:
     fingerprint: str
     licence: str | None = None
     storage_options: dict = field(default_factory=dict)
+    why: str = ""         # how its size was chosen (factory.pools.sizing); in the card, not the fingerprint
+    demo: bool = False    # the bundled demo photographs, in a build above demo size
 
     def card(self) -> dict:
         d = {"source": self.source, "items_used": self.items, "fingerprint": self.fingerprint}

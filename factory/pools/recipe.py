@@ -116,12 +116,12 @@ class PoolRecipe:
         return frames, SampleInfo(index=index, seed=self.seed, fps=POOL_FPS, meta=meta, source=source)
 
 
-def pool_recipe(source: str, params, items: int, images: str | None = None, explicit_size: bool = False,
-                device: str = "cpu") -> PoolRecipe:
+def pool_recipe(source: str, params, items: int | None, images: str | None = None, explicit_size: bool = False,
+                device: str = "cpu", validate: str = "header") -> PoolRecipe:
     """The pool of kind `source` that a variant with parameters `params` reads, `items` items (natural
-    images: at most what the source holds unless the size was asked for explicitly)."""
+    images: at most what the source holds unless the size was asked for explicitly; None: all of them)."""
     if source == "images":
-        src = _natural_source(images, params.pool_seed, items, explicit_size)
+        src = _natural_source(images, params.pool_seed, items, explicit_size, validate)
         return PoolRecipe("images", len(src.items), params.item_px, params.pool_seed, source=src,
                           resample=params.item_resample, fit=params.image_fit,
                           description=f"natural images from {src.root}")
@@ -130,10 +130,14 @@ def pool_recipe(source: str, params, items: int, images: str | None = None, expl
                       description=f"{source} pool")
 
 
-def _natural_source(spec, seed, items, explicit: bool):
+def _natural_source(spec, seed, items: int | None, explicit: bool, validate: str = "header"):
+    """The first `items` readable images of the source; with an automatic size, every readable image when
+    the source holds no more than that (listed once without probing, then probed as far as needed)."""
     from .natural import NaturalImageSource
 
     if explicit:
-        return NaturalImageSource.from_spec(spec, seed, items)
-    probe = NaturalImageSource.from_spec(spec, seed, None)
-    return NaturalImageSource.from_spec(spec, seed, min(items, len(probe.items)))
+        return NaturalImageSource.from_spec(spec, seed, items, validate)
+    listed = NaturalImageSource.from_spec(spec, seed, None, validate="none")
+    if items is None or items >= listed.available:
+        return NaturalImageSource.from_spec(spec, seed, None, validate)
+    return NaturalImageSource.from_spec(spec, seed, items, validate)
