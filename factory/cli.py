@@ -25,14 +25,24 @@ USER_ERRORS = (UnknownVariantError, NotBuildableError, BuildError, StorageError,
 
 # ------------------------------------------------------------------------------------------- commands
 def cmd_list(args) -> int:
+    from .pools.sizing import PAPER_IMAGES, pool_items_needed
+
     variants = list_variants(args.pattern)
     for v in variants:
         mark = "yes" if v.buildable else "no "
         paper = f"{v.paper_ucf101_ft:5.1f}" if v.paper_ucf101_ft is not None else "  -  "
         print(f"{v.number:>2}  {v.name:<36} build:{mark}  paper UCF101 FT {paper}  {v.description}")
+        params = v.resolve()
+        for source in params.pools_needed():
+            size = pool_items_needed(params, source, args.videos, paper_pools=v.paper_pools)
+            items = "every image of --images" if size.items is None else f"{size.items:,}"
+            print(f"{'':<4}pool {source}: {items} ({size.why})")
     buildable = sum(v.buildable for v in variants)
     print(f"\n{len(variants)} variants, {buildable} buildable now"
           + ("" if buildable == len(variants) else "; the others need the pools (textures, StyleGAN, images)"))
+    print(f"Pool sizes are those of a {args.videos:,}-video build (--videos): the paper's at 9,537 videos, in "
+          "proportion below. Natural images: ImageNet train in the paper "
+          f"({PAPER_IMAGES:,}); give them with `build --images`, else the 13 bundled demo photographs serve.")
     return 0
 
 
@@ -54,15 +64,21 @@ def cmd_build(args) -> int:
 
 
 def _dry_run(args, recipes: list, pool_urls: dict, storage_options: dict) -> int:
+    from .pools.attach import PoolOptions, plan_pools
     from .tools.estimate import print_estimates
     from .tools.preview import with_preview_pools
 
+    plan = None
     if any(r.params.pools_needed() for r in recipes):
-        recipes = with_preview_pools(recipes, args.pools_cache, args.images, pool_urls, keep_frames=True,
+        # the pools this build would use (natural images counted, not probed), then small cached pools to
+        # render sample videos with
+        plan = plan_pools(recipes, PoolOptions(args.videos, args.images, pool_urls, "cpu", storage_options,
+                                               validate_images="none"))
+        if plan.demo_warning():
+            print(plan.demo_warning(), file=sys.stderr)
+        recipes = with_preview_pools(plan.recipes, args.pools_cache, args.images, pool_urls, keep_frames=True,
                                      storage_options=storage_options)
-        print("note: pool variants are sampled with small cached pools (see `preview`); building their "
-              "pools is not included (see `build-pool`, benchmarks/pool_throughput.py)", file=sys.stderr)
-    print_estimates(recipes, args.videos, args.seed, args.videos_per_shard, args.sample)
+    print_estimates(recipes, args.videos, args.seed, args.videos_per_shard, args.sample, plan)
     return 0
 
 

@@ -75,6 +75,7 @@ class TrainConfig:
     verify_shards: bool = False          # sha256 of every shard before it is first read (sizes always)
     storage_options: dict | None = None
     procedural_params: dict | None = None   # factory parameters for procedural:<variant> (e.g. size)
+    procedural_pools: dict | None = None    # {kind: URL} of built pools for procedural:<variant>
     eval_data: str | None = None
     eval_clips: int = 0
     progress: bool | None = None         # None: when stderr is a terminal

@@ -48,7 +48,7 @@ def open_data(cfg: TrainConfig, ctx: runtime.Dist) -> tuple[list, Plan, ClipSpec
     cfg.check()
     options = SourceOptions(epoch_size=cfg.epoch_size, storage_options=cfg.storage_options,
                             skip_bad_shards=cfg.skip_bad_shards, verify_shards=cfg.verify_shards,
-                            procedural_params=cfg.procedural_params)
+                            procedural_params=cfg.procedural_params, procedural_pools=cfg.procedural_pools)
     try:
         sources = [open_source(d, options) for d in cfg.data]
         plan = Plan(epoch_size=cfg.epoch_size or default_epoch_size(sources), global_batch=cfg.batch_size,

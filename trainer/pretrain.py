@@ -39,6 +39,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--procedural-param", action="append", type=key_value, default=None, metavar="KEY=VALUE",
                    help="a factory parameter of procedural:<variant> sources, repeatable (as the factory's "
                         "--param), e.g. --procedural-param size=128")
+    d.add_argument("--procedural-pool", action="append", type=key_value, default=None, metavar="KIND=URL",
+                   help="a pool built by synthvid-factory build-pool KIND, for procedural:<variant> sources that "
+                        "read pools (textures, stylegan, stylegan-clips, images), repeatable; a pool not given is "
+                        "built small (64 items) into the factory's pools cache once")
     d.add_argument("--data-seed", type=int, default=None,
                    help="seed of procedural sources' videos (epoch e uses epoch_seed(data_seed, e)); default --seed")
     m = t.add_argument_group("model")
@@ -107,6 +111,7 @@ def config_from_args(args):
         skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards,
         storage_options=parse_storage_options(args.storage_option) or None,
         procedural_params=dict(args.procedural_param) if args.procedural_param else None,
+        procedural_pools={k: str(v) for k, v in args.procedural_pool} if args.procedural_pool else None,
         eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, progress=args.progress,
         threads=args.threads)
 

@@ -73,6 +73,11 @@ class PoolFill:
         self.crop_offset = (np.zeros((lat.count, 2)) if p.crop == "reference"
                             else np.floor(lat.crop_u * room[:, None]))
         self._scale = 2 * res / p.item_px           # items stand for a (2 res)^2 texture, as the reference
+        self._nearest = p.item_resample == "nearest"
+        if self._nearest:
+            # the item pixel behind each pixel of its nearest-neighbour upsampling (OpenCV's rule, in float64)
+            self._nearest_of = np.minimum(np.floor(np.arange(2 * res + 1) * (p.item_px / (2 * res))),
+                                          p.item_px - 1).astype(np.float32)
         self._item_cache: dict = {}
         # static items: one atlas per video (slots filled on first show), one remap per frame
         uniq, slot_of = np.unique(self.items, return_inverse=True)
@@ -134,10 +139,10 @@ class PoolFill:
             return
         obj = geo.idx[show]
         Ai, centre = self._object_maps(obj, geo)
-        M = self._item_to_frame(obj, Ai, centre)
         if self._atlas_ok:
-            self._composite_atlas(img, labels, show, obj, M)
-        else:
+            self._composite_atlas(img, labels, show, obj, self._item_to_frame(obj, Ai, centre, self._scale))
+        else:   # nearest: each item is upsampled to its (2 res)^2 texture first, then warped at scale 1
+            M = self._item_to_frame(obj, Ai, centre, 1.0 if self._nearest else self._scale)
             self._composite_each(img, labels, (show, obj), M, self._boxes(show, obj, Ai, centre, geo), geo.t)
 
     def _object_maps(self, obj: np.ndarray, geo: FrameGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +161,9 @@ class PoolFill:
         centre = np.stack([geo.cx[obj], geo.cy[obj]], 1).astype(np.float64)
         return Ai, centre
 
-    def _item_to_frame(self, obj: np.ndarray, Ai: np.ndarray, centre: np.ndarray) -> np.ndarray:
-        """(m, 2, 3) maps from item pixels to frame pixels, through the object's crop offset and pivot."""
+    def _item_to_frame(self, obj: np.ndarray, Ai: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
+        """(m, 2, 3) maps from item pixels (`scale` frame px each) to frame pixels, through the object's crop
+        offset and pivot."""
         m, r = len(obj), self.radius_f[obj]
         circle = self.is_circle[obj]
         pivot, shift = np.zeros((m, 2)), np.repeat(r[:, None], 2, axis=1)
@@ -167,7 +173,7 @@ class PoolFill:
             if self.params.affine_pivot == "reference":
                 shift[poly] = 0
         M = np.empty((m, 2, 3))
-        M[:, :, :2] = Ai * self._scale
+        M[:, :, :2] = Ai * scale
         M[:, :, 2] = centre + pivot - np.einsum("nij,nj->ni", Ai, self.crop_offset[obj] + shift + pivot)
         return M
 
@@ -194,14 +200,15 @@ class PoolFill:
         M = M.copy()
         M[:, :, 2] -= boxes[:, :2]
         boxes, labels_of = boxes.tolist(), (show + 1).tolist()
-        warp, compare, copy_to, bounding = cv2.warpAffine, cv2.compare, cv2.copyTo, cv2.boundingRect
-        flags, border, eq = cv2.INTER_LINEAR, cv2.BORDER_REFLECT_101, cv2.CMP_EQ
+        warp, copy_to, bounding = cv2.warpAffine, cv2.copyTo, cv2.boundingRect
+        flags, border = cv2.INTER_LINEAR, cv2.BORDER_REFLECT_101
         saturate, colours = self.params.saturate, self.lat.colour
         for q, i in enumerate(obj.tolist()):
             x0, y0, x1, y1 = boxes[q]
             if x1 <= x0 or y1 <= y0:
                 continue
-            mask = compare(labels[y0:y1, x0:x1], labels_of[q], eq)
+            # numpy, not cv2.compare, which fails on a 1x1 box (an object showing in one corner pixel)
+            mask = (labels[y0:y1, x0:x1] == labels_of[q]).view(np.uint8)
             bx, by, bw, bh = bounding(mask)
             if bw == 0 or bh == 0:
                 continue
@@ -210,7 +217,10 @@ class PoolFill:
                 Mq = Mq.copy()
                 Mq[0, 2] -= bx
                 Mq[1, 2] -= by
-            crop = warp(self._item_frame(i, t), Mq, (bw, bh), flags=flags, borderMode=border)
+            item = self._item_frame(i, t)
+            if self._nearest:
+                item = cv2.resize(item, (2 * self.res, 2 * self.res), interpolation=cv2.INTER_NEAREST)
+            crop = warp(item, Mq, (bw, bh), flags=flags, borderMode=border)
             if saturate == "wrap":
                 np.add(crop, colours[i], out=crop)                       # uint8 arithmetic wraps
             elif saturate == "clip":
@@ -300,18 +310,40 @@ class PoolFill:
         e *= Y
         v += e
         v += f
-        last, period = np.float32(P - 1), np.float32(2 * (P - 1))
-        for w in (u, v):                                    # reflect-101 into [0, P-1] where needed
-            lo, hi = cv2.minMaxLoc(w)[:2]
-            if lo < 0 or hi > last:
-                # x -> (P-1) - |x mod 2(P-1) - (P-1)|
-                k = np.floor(w * np.float32(1 / period))
-                k *= period
-                w -= k
-                w -= last
-                np.abs(w, out=w)
-                np.subtract(last, w, out=w)
-                np.maximum(w, 0, out=w)
+        for w in (u, v):
+            if self._nearest:   # in the nearest-upsampled (2 res)^2 texture, then back to the item pixels
+                w *= np.float32(self._scale)
+                _reflect(w, 2 * self.res - 1)
+                self._through_nearest(w)
+            else:
+                _reflect(w, P - 1)
         u += ox
         v += oy
         return u, v
+
+    def _through_nearest(self, w: np.ndarray) -> None:
+        """Texture coordinates -> item coordinates where bilinear sampling of the item equals bilinear
+        sampling of its nearest-neighbour upsampling: the two texture pixels around w come from one item
+        pixel (the weight no longer matters) or from two neighbours (the same weight between them)."""
+        x0 = np.floor(w)
+        w -= x0                                                  # the bilinear weight
+        i = x0.astype(np.int32)
+        a = np.take(self._nearest_of, i)
+        w *= np.take(self._nearest_of, i + 1) - a
+        w += a
+
+
+def _reflect(w: np.ndarray, last: int) -> None:
+    """Reflect-101 coordinates into [0, last] in place where needed (for bilinear sampling, reflecting the
+    coordinate equals reflecting the neighbours): x -> last - |x mod 2 last - last|."""
+    lo, hi = cv2.minMaxLoc(w)[:2]
+    if lo >= 0 and hi <= last:
+        return
+    last, period = np.float32(last), np.float32(2 * last)
+    k = np.floor(w * np.float32(1 / period))
+    k *= period
+    w -= k
+    w -= last
+    np.abs(w, out=w)
+    np.subtract(last, w, out=w)
+    np.maximum(w, 0, out=w)

@@ -25,7 +25,22 @@ CHOICES = {
     "saturate": ("none", "wrap", "clip"),
     "background_mode": ("solid", "random-colour", "pool-image", "pool-clip"),
     "stylegan_prior": ("oriented", "high-freq"),
+    "rasterise": ("fast", "reference"),
+    "item_resample": ("bilinear", "nearest"),
+    "image_fit": ("squash", "centre-crop"),
 }
+
+# Every geometry choice set to the authors' code (spec A.0, H.8): with these, flat shapes render the pixels
+# of the authors' generator (tests/test_reference_geometry.py). Circles: "reference-onthefly" is the
+# on-the-fly class of stages 1-5; the offline generator of stages 6-8 never transforms them ("none").
+REFERENCE_GEOMETRY = {"affine_mode": "linear", "affine_pivot": "reference", "square_geometry": "reference",
+                      "circle_affine": "reference-onthefly", "culling": "centre", "rasterise": "reference"}
+
+# Parameters added after the first release, with the value that reproduces the builds made before they
+# existed: a card records one only when it is set to something else, so earlier datasets keep their
+# fingerprints (and resume) and a default build stays byte-identical.
+LATER_FIELDS = {"rasterise": "fast", "item_resample": "bilinear", "image_fit": "squash"}
+_UNSET = object()
 
 # Pool sources an object fill, a background or a static replacement can draw from. "a+b" is a mixed pool:
 # half of its items from each source, interleaved by a seeded shuffle.
@@ -57,6 +72,7 @@ class VideoParams:
     square_geometry: str = "centred"   # reference code's square spans (0,0)-(s,s) of the box, off-centre
     circle_affine: str = "ellipse"     # circles under affine: exact ellipse / unchanged / on-the-fly bug
     culling: str = "bbox"              # skip objects whose bounding box misses the canvas / reference centre rule
+    rasterise: str = "fast"            # fillConvexPoly + circle / the authors' fillPoly + ellipse (other edge pixels)
     background: tuple = (0, 0, 0)      # RGB, for background_mode "solid"
     # --- pools (textured variants) ---
     fill: str = "colour"               # objects filled with their colour, or with a crop of a pool item
@@ -64,6 +80,8 @@ class VideoParams:
     pool_size: int = 0                 # items in each pool; 0: what the build can use (see factory/pools/sizing.py)
     pool_seed: int = 0                 # pools are datasets of their own, shared by every variant and seed
     item_px: int = 256                 # side of a stored pool item
+    item_resample: str = "bilinear"    # how an item becomes a (2 size)^2 texture: bilinear / the authors' nearest
+    image_fit: str = "squash"          # natural images into square items: whole image squashed / centre crop
     crop: str = "random"               # crop offset in the item resized to 2*size; "reference": top-left
     dynamic: bool = False              # crops change every frame along the item's latent-walk clip
     clip_frames: int = 200             # frames of a latent-walk clip (>= frames_max for whole-frame clips)
@@ -120,6 +138,9 @@ class VideoParams:
             bad("static_pool", "static_fraction > 0 needs a static_pool")
         if self.pool_size < 0 or self.item_px < 8 or self.clip_frames < 1:
             bad("pool_size", "pool_size >= 0, item_px >= 8 and clip_frames >= 1")
+        if self.item_resample == "nearest" and self.item_px > 2 * self.size:
+            bad("item_resample", f"'nearest' stands an item up to 2 x size = {2 * self.size} px; item_px "
+                                 f"{self.item_px} is larger (use bilinear, or item_px <= {2 * self.size})")
         if self.background_mode == "pool-clip" and self.clip_frames < self.frames_max:
             bad("clip_frames", f"whole-frame clips need clip_frames >= frames_max ({self.frames_max})")
         return self
@@ -140,7 +161,8 @@ class VideoParams:
         return sorted({part for name in self.pool_views() for part in name.split("+")})
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """Every parameter, as the card records it (LATER_FIELDS only when set away from their default)."""
+        d = {k: v for k, v in dataclasses.asdict(self).items() if LATER_FIELDS.get(k, _UNSET) != v}
         d["shapes"] = list(self.shapes)
         d["background"] = list(self.background)
         return d

@@ -56,7 +56,16 @@ class Recipe:
         return 0   # videos render on CPUs
 
     def card_extra(self) -> dict:
-        return {"paper_ucf101_ft": self.paper_ucf101_ft}
+        """Card entries outside the fingerprint: the paper figure, how automatically sized pools got their
+        size, and a demo image set standing in for the paper's."""
+        extra = {"paper_ucf101_ft": self.paper_ucf101_ft}
+        if not self.params.pool_size and self.pools:
+            extra["pool_sizes"] = [{"source": p.source, "items": p.items, "why": p.why} for p in self.pools]
+        demo = [p for p in self.pools if p.demo]
+        if demo:
+            extra["images"] = {"source": "demo: scikit-image", "photographs": demo[0].items,
+                               "why": "no --images given; the paper used ImageNet train (1,281,167 images)"}
+        return extra
 
     def render_sample(self, seed: int, index: int):
         """(frames of video `index`, drawn into one reused buffer; what its members and row say)."""

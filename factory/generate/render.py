@@ -25,11 +25,26 @@ cv2.setNumThreads(1)  # parallelism comes from Ray tasks; OpenCV's thread pool w
 _LABELS = [(k,) for k in range(256)]  # fill values of the 8-bit label map, built once
 
 
+def _fill_poly_reference(img, pts, colour):
+    return cv2.fillPoly(img, [pts], colour)
+
+
+def _circle_reference(img, centre, radius, colour, thickness):
+    return cv2.ellipse(img, centre, (radius, radius), 0, 0, 360, colour, thickness)
+
+
+# (polygon fill, filled circle, filled ellipse) per `rasterise`: OpenCV's convex-polygon and circle fills
+# differ from its general polygon and ellipse fills on edge pixels; the authors' code calls the latter.
+_RASTER = {"fast": (cv2.fillConvexPoly, cv2.circle, cv2.ellipse),
+           "reference": (_fill_poly_reference, _circle_reference, cv2.ellipse)}
+
+
 def _local_corners(lat: Latents, params: VideoParams) -> tuple[np.ndarray, np.ndarray]:
     """(N, 4, 2) polygon corners `b` and (N, 2) pivots `p` in the object's frame: a pixel of the object at
     time t is centre(t) + p + A(t) (b - p). Paper geometry: corners relative to the shape's centre, pivot
     at the centre. Reference geometry: corners in the shape's [0, 2r] box (box origin at the centre,
-    truncated to int before the affine step), pivot (r//2, r//2), square spanning (0,0)-(r√2, r√2)."""
+    truncated to int before the affine step; the oriented square's half-side r√2/2 is truncated before it
+    turns by its angle), pivot (r//2, r//2), square spanning (0,0)-(r√2, r√2)."""
     n = lat.count
     r = lat.radius.astype(np.float64)[:, None]
     ang = lat.shape_angles
@@ -57,8 +72,14 @@ def _local_corners(lat: Latents, params: VideoParams) -> tuple[np.ndarray, np.nd
         sq_ref = np.stack([box[:, [0, 2, 2, 0]], box[:, [1, 1, 3, 3]]], -1)  # (0,0),(s,0),(s,s),(0,s)
         corners[square] = sq_ref[square] - r[square, :, None]  # expressed relative to the box centre (r, r)
     if params.affine_pivot == "reference":
-        # box coordinates: the box origin sits on the object's centre, corners truncated to int
+        # box coordinates: the box origin sits on the object's centre, corners truncated to int; the
+        # oriented square truncates its half-side, then turns (its corners stay fractional)
         corners = np.trunc(corners + r[:, :, None])
+        half = np.trunc(r[oriented, 0] * math.sqrt(2) / 2)[:, None]
+        th = ang[oriented, 0:1]
+        c, s = np.cos(th), np.sin(th)
+        hx, hy = half * np.array([-1, 1, 1, -1]), half * np.array([-1, -1, 1, 1])
+        corners[oriented] = np.stack([c * hx - s * hy, s * hx + c * hy], -1) + r[oriented, :, None]
         pivots = np.repeat((lat.radius // 2).astype(np.float64)[:, None], 2, axis=1)
     elif params.square_geometry == "reference":
         corners = corners + r[:, :, None]  # the off-centre square keeps its box offset under a centre pivot
@@ -236,7 +257,7 @@ class Renderer:
         labels = self._labels if n < 256 else self._labels16
         labels[:] = 0
         nverts, circle, pts = self.nverts, self.is_circle, geo.pts
-        fill_poly, circle_fn, ellipse_fn = cv2.fillConvexPoly, cv2.circle, cv2.ellipse
+        fill_poly, circle_fn, ellipse_fn = _RASTER[self.params.rasterise]
         cxl, cyl, rl = geo.cx.tolist(), geo.cy.tolist(), self.radius_l
         paint = _LABELS if n < 256 else [(k,) for k in range(n + 1)]
         for j, i in enumerate(geo.idx.tolist()):

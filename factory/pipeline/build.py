@@ -43,6 +43,8 @@ def build_variants(recipes: list, options: BuildOptions) -> list[BuildResult]:
             plan = plan_pools(recipes, PoolOptions(options.videos, options.images, dict(options.pool_urls),
                                                    pool_device(options.device, distributor.gpus),
                                                    options.storage_options))
+            if plan.demo_warning():
+                print(plan.demo_warning(), file=sys.stderr)
             root = join(options.out, POOLS_FOLDER)
             pool_jobs = [DatasetJob(p, p.seed, p.items, ITEMS_PER_SHARD, join(root, p.name)) for p in plan.to_build]
             if pool_jobs:   # pools are shared by every variant that reads them: --overwrite never deletes one

@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 
 from synthvid.manifests.storage import join
 
+from ..generate.variants import get_variant
+from .natural import SKIMAGE_IMAGES
 from .reader import PoolMismatchError, PoolReader, PoolRef, check_pool_kind, read_pool_card
 from .recipe import PoolRecipe, pool_recipe
-from .sizing import pool_items_needed
+from .sizing import PAPER_IMAGES, pool_items_needed
+
+
+# Above this many videos a build of image-crop variants on the bundled demo photographs is warned about
+# and says so in its card (`images`): they stand in for the paper's ImageNet train.
+DEMO_VIDEOS = 64
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class PoolOptions:
     given: dict = field(default_factory=dict, repr=False)   # {kind: URL} of built pools to use (--pool)
     device: str = "cpu"              # where StyleGAN pool items render (resolved: "cpu" or "cuda")
     storage_options: dict = field(default_factory=dict, repr=False)
+    fixed_items: int | None = None   # automatic pools of this size instead of the paper rule (previews)
+    validate_images: str = "header"  # how natural images are probed when the pool is chosen ("none": count)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class _Use:
     """One pool a recipe reads: a given URL, or a pool to build (named by its recipe)."""
     source: str
     items: int
+    why: str                         # the sizing rule (factory.pools.sizing)
     url: str | None = None           # a given pool
     build: str | None = None         # the name of a pool in PoolPlan.to_build
 
@@ -44,6 +54,24 @@ class PoolPlan:
     to_build: list                   # PoolRecipes of the pools that must be built first
     uses: dict                       # recipe name -> [_Use]
     storage_options: dict = field(default_factory=dict, repr=False)
+    videos: int = 0
+
+    def demo_images(self) -> list[str]:
+        """Recipes above demo size whose natural images are the bundled demo set (a pool to build from
+        it; a given pool's card is checked when it is attached)."""
+        if self.videos <= DEMO_VIDEOS:
+            return []
+        demo = {p.name for p in self.to_build if p.kind == "images" and p.source.kind == "skimage"}
+        return [r.name for r in self.recipes if any(u.build in demo for u in self.uses[r.name])]
+
+    def demo_warning(self) -> str | None:
+        names = self.demo_images()
+        if not names:
+            return None
+        return (f"warning: {', '.join(names)} crop natural images and no --images was given: they use "
+                f"scikit-image's {len(SKIMAGE_IMAGES)} bundled demo photographs (several greyscale), not the "
+                f"paper's ImageNet train ({PAPER_IMAGES:,} images). To reproduce the paper pass --images "
+                "PATH_OR_URL (ImageNet train, or any folder, list file or .tar shards of images).")
 
 
 def plan_pools(recipes: list, options: PoolOptions) -> PoolPlan:
@@ -64,16 +92,19 @@ def plan_pools(recipes: list, options: PoolOptions) -> PoolPlan:
         r = _adopt_pool_format(r, used) if used else r
         adopted.append(r)
         uses[r.name] = []
+        paper_pools = get_variant(r.base).paper_pools
         for source in r.params.pools_needed():
-            items = pool_items_needed(r.params, source, options.videos, available)
+            size = pool_items_needed(r.params, source, options.videos, available, paper_pools, options.fixed_items)
             if source in options.given:
-                uses[r.name].append(_Use(source, items, url=options.given[source]))
+                uses[r.name].append(_Use(source, size.items, size.why, url=options.given[source]))
                 continue
-            pr = pool_recipe(source, r.params, items, options.images, explicit_size=r.params.pool_size > 0,
-                             device=options.device)
+            pr = pool_recipe(source, r.params, size.items, options.images, explicit_size=r.params.pool_size > 0,
+                             device=options.device, validate=options.validate_images)
+            why = size.why if pr.kind != "images" or (size.items and pr.items >= size.items) else \
+                f"{size.why}; the source holds {pr.items:,}"
             to_build.setdefault(pr.name, pr)
-            uses[r.name].append(_Use(source, pr.items, build=pr.name))
-    return PoolPlan(adopted, list(to_build.values()), uses, dict(options.storage_options))
+            uses[r.name].append(_Use(source, pr.items, why, build=pr.name))
+    return PoolPlan(adopted, list(to_build.values()), uses, dict(options.storage_options), options.videos)
 
 
 def attach_pools(plan: PoolPlan, root: str) -> list:
@@ -85,8 +116,9 @@ def attach_pools(plan: PoolPlan, root: str) -> list:
         for use in plan.uses[r.name]:
             url = use.url if use.url is not None else join(root, use.build)
             reader = PoolReader(url, plan.storage_options, limit=use.items)
+            demo = plan.videos > DEMO_VIDEOS and reader.ds.card.get("pool", {}).get("source", {}).get("kind") == "skimage"
             refs.append(PoolRef(use.source, url, use.items, reader.fingerprint, reader.ds.card.get("licence"),
-                                dict(plan.storage_options)))
+                                dict(plan.storage_options), why=use.why, demo=demo))
         result.append(dataclasses.replace(r, pools=tuple(refs)) if refs else r)
     return result
 
@@ -97,7 +129,7 @@ def _adopt_pool_format(recipe, cards: dict):
     params, explicit = recipe.params, dict(recipe.overrides)
     changes = {}
     for key, card_key in (("item_px", "item_px"), ("clip_frames", "clip_frames"), ("stylegan_prior", "prior"),
-                          ("pool_seed", "seed")):
+                          ("pool_seed", "seed"), ("image_fit", "fit")):
         values = {src: c[card_key] for src, c in cards.items() if card_key in c}
         if not values:
             continue

@@ -23,9 +23,12 @@ verified, ``validate="header"``; ``"decode"`` decodes fully, ``"none"`` trusts t
 are skipped and counted. Asking for more images than the source holds (or more than remain readable) is an
 error naming both numbers, never a silent shrink.
 
-`load` converts any mode to RGB (grey replicated, alpha dropped) and resizes to size x size ignoring the
-aspect ratio, as the reference does (it resizes every texture to 512 x 512); ``resample`` is "bilinear"
-(default, PIL's antialiased bilinear) or "nearest" (the reference's choice).
+`load` converts any mode to RGB (grey replicated, alpha dropped) and makes it size x size: ``fit`` "squash"
+(default) resizes the whole image ignoring its aspect ratio, as the reference does for every texture and
+image it crops from (nearest-neighbour to 512 x 512), so a static replacement (variants 14) shows the whole
+photograph, a little stretched; "centre-crop" keeps the aspect ratio and cuts the central square (closer
+to the authors' static images, which reach the network through a training crop of the unsquashed
+image). ``resample`` is "bilinear" (default, PIL's antialiased bilinear) or "nearest" (the reference's).
 """
 
 from __future__ import annotations
@@ -91,7 +94,21 @@ def _to_rgb_array(img) -> np.ndarray:
     return arr
 
 
-def _resize(arr: np.ndarray, size: int | None, resample: str) -> np.ndarray:
+FITS = ("squash", "centre-crop")
+
+
+def _centre_square(arr: np.ndarray) -> np.ndarray:
+    h, w = arr.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return arr[top:top + side, left:left + side]
+
+
+def _resize(arr: np.ndarray, size: int | None, resample: str, fit: str = "squash") -> np.ndarray:
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}, got {fit!r}")
+    if fit == "centre-crop" and size is not None:
+        arr = _centre_square(arr)
     if size is None or (arr.shape[0] == size and arr.shape[1] == size):
         return np.ascontiguousarray(arr)
     from PIL import Image
@@ -298,12 +315,13 @@ class NaturalImageSource:
             return arr[..., :3].astype(np.uint8)
         return _decode(self._read_bytes(item), f"{item} of {self.root!r}", full=full)
 
-    def load(self, i: int, size: int | None = 256, resample: str = "bilinear") -> np.ndarray:
-        """Pool image i as (size, size, 3) uint8 (aspect ratio ignored; size None keeps the original)."""
+    def load(self, i: int, size: int | None = 256, resample: str = "bilinear", fit: str = "squash") -> np.ndarray:
+        """Pool image i as (size, size, 3) uint8, squashed or centre-cropped (`fit`); size None keeps the
+        original."""
         item = self.items[int(i)]
         img = self._open(item, full=True)
         arr = img if isinstance(img, np.ndarray) else _to_rgb_array(img)
-        return _resize(arr, size, resample)
+        return _resize(arr, size, resample, fit)
 
     def describe(self) -> dict:
         """What a variant card records about its natural-image pool."""

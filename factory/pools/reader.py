@@ -93,6 +93,8 @@ class PoolRef:
     fingerprint: str
     licence: str | None = None
     storage_options: dict = field(default_factory=dict)
+    why: str = ""         # how its size was chosen (factory.pools.sizing); in the card, not the fingerprint
+    demo: bool = False    # the bundled demo photographs, in a build above demo size
 
     def card(self) -> dict:
         d = {"source": self.source, "items_used": self.items, "fingerprint": self.fingerprint}
@@ -122,6 +124,8 @@ def read_pool_card(url: str, storage_options: dict | None = None) -> dict:
     if not isinstance(pool, dict) or "kind" not in pool:
         raise PoolMismatchError(f"{url} is a dataset but not a pool (its card has no 'pool' entry); build one "
                                 "with `synthvid-factory build-pool KIND --out DIR`")
+    if pool["kind"] == "images":   # cards record these only when not the defaults
+        pool = {"resample": "bilinear", "fit": "squash", **pool}
     return {**pool, "items_built": ds.card["totals"]["videos"]}
 
 

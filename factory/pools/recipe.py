@@ -16,11 +16,13 @@ import numpy as np
 from synthvid.manifests import layout
 
 from ..pipeline.sample import SampleInfo
+from .stylegan import GENERATOR_VERSION
 
 ITEMS_PER_SHARD = 64
 # Pool items are stored at the default video rate; a variant reads items by index and never uses it.
 POOL_FPS = 25.0
 KINDS = ("textures", "stylegan", "stylegan-clips", "images")
+IMAGE_DEFAULTS = {"resample": "bilinear", "fit": "squash"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class PoolRecipe:
     prior: str = "oriented"        # StyleGAN kinds
     clip_frames: int = 200         # stylegan-clips
     source: object = None          # images: a NaturalImageSource (selected) ; None for generated kinds
+    resample: str = "bilinear"     # images: from the source to item_px ("nearest": the reference's)
+    fit: str = "squash"            # images: the whole image squashed, or its centre square
     device: str = "cpu"            # StyleGAN kinds: "cuda" on a Ray cluster with GPUs (bytes differ from CPU)
     description: str = ""
 
@@ -47,8 +51,11 @@ class PoolRecipe:
             tag += f"-{self.clip_frames}f"
         if self.kind.startswith("stylegan") and self.device != "cpu":
             tag += f"-{self.device}"
+        if self.kind.startswith("stylegan"):
+            tag += f"-v{GENERATOR_VERSION}"        # pools of different generator versions never share a folder
         if self.kind == "images":
             tag += "-" + hashlib.sha256(json.dumps(self.source.describe(), sort_keys=True).encode()).hexdigest()[:8]
+            tag += "".join(f"-{v}" for k, v in self._image_options().items())
         return f"{tag}-{self.item_px}px-s{self.seed}-n{self.items}"
 
     @property
@@ -61,13 +68,19 @@ class PoolRecipe:
         if self.kind.startswith("stylegan"):
             d["prior"] = self.prior
             d["device"] = self.device       # GPU bytes differ from CPU ones: the card says which
+            d["generator_version"] = GENERATOR_VERSION
         if self.kind == "stylegan-clips":
             d["clip_frames"] = self.clip_frames
         if self.kind == "images":
             info = self.source.describe()
             d["source"] = {k: info[k] for k in ("source", "kind", "licence")}
             d["items_list_sha256"] = hashlib.sha256("\n".join(self.source.items).encode()).hexdigest()
+            d.update(self._image_options())
         return d
+
+    def _image_options(self) -> dict:
+        """resample / fit where not the defaults (pools built before these options keep their fingerprints)."""
+        return {k: v for k, v in (("resample", self.resample), ("fit", self.fit)) if v != IMAGE_DEFAULTS[k]}
 
     def card_extra(self) -> dict:
         extra = {"pool": self.to_dict()}
@@ -89,7 +102,7 @@ class PoolRecipe:
             from .stylegan import make_stylegan_clip
             return make_stylegan_clip(self.seed, index, self.clip_frames, px, prior=self.prior, device=self.device)
         if self.kind == "images":
-            return self.source.load(index, px)[None]
+            return self.source.load(index, px, self.resample, self.fit)[None]
         raise ValueError(f"unknown pool kind {self.kind!r}")
 
     def render_sample(self, seed: int, index: int) -> tuple[np.ndarray, SampleInfo]:
@@ -103,23 +116,28 @@ class PoolRecipe:
         return frames, SampleInfo(index=index, seed=self.seed, fps=POOL_FPS, meta=meta, source=source)
 
 
-def pool_recipe(source: str, params, items: int, images: str | None = None, explicit_size: bool = False,
-                device: str = "cpu") -> PoolRecipe:
+def pool_recipe(source: str, params, items: int | None, images: str | None = None, explicit_size: bool = False,
+                device: str = "cpu", validate: str = "header") -> PoolRecipe:
     """The pool of kind `source` that a variant with parameters `params` reads, `items` items (natural
-    images: at most what the source holds unless the size was asked for explicitly)."""
+    images: at most what the source holds unless the size was asked for explicitly; None: all of them)."""
     if source == "images":
-        src = _natural_source(images, params.pool_seed, items, explicit_size)
+        src = _natural_source(images, params.pool_seed, items, explicit_size, validate)
         return PoolRecipe("images", len(src.items), params.item_px, params.pool_seed, source=src,
+                          resample=params.item_resample, fit=params.image_fit,
                           description=f"natural images from {src.root}")
     return PoolRecipe(source, items, params.item_px, params.pool_seed, prior=params.stylegan_prior,
                       clip_frames=params.clip_frames, device=device if source.startswith("stylegan") else "cpu",
                       description=f"{source} pool")
 
 
-def _natural_source(spec, seed, items, explicit: bool):
+def _natural_source(spec, seed, items: int | None, explicit: bool, validate: str = "header"):
+    """The first `items` readable images of the source; with an automatic size, every readable image when
+    the source holds no more than that (listed once without probing, then probed as far as needed)."""
     from .natural import NaturalImageSource
 
     if explicit:
-        return NaturalImageSource.from_spec(spec, seed, items)
-    probe = NaturalImageSource.from_spec(spec, seed, None)
-    return NaturalImageSource.from_spec(spec, seed, min(items, len(probe.items)))
+        return NaturalImageSource.from_spec(spec, seed, items, validate)
+    listed = NaturalImageSource.from_spec(spec, seed, None, validate="none")
+    if items is None or items >= listed.available:
+        return NaturalImageSource.from_spec(spec, seed, None, validate)
+    return NaturalImageSource.from_spec(spec, seed, items, validate)

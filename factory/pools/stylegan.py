@@ -41,7 +41,17 @@ duration of the call, restored afterwards) with deterministic algorithms, so out
 run to run; a GPU forward (``device="cuda"``) is deterministic per GPU model but not byte-equal to CPU.
 Fidelity notes: the up-sampling conv is "upsample ([1,3,3,1], gain 4) then 3x3 conv" instead of the
 reference's fused transposed conv + filter (the same linear operator up to the order of two filters and a
-border pixel); the output JPEG (q=95) step of the reference is left to the pool writer.
+border pixel). The reference saves its images as JPEG (q=95) and the released pools are JPEG; ours are
+stored lossless (the pool payload), without that round trip: its 8x8-block artefacts are a property of
+the released files, not of the prior, and each crop is resampled again when a video is rendered.
+
+Speed (`GENERATOR_VERSION` 2). Because every conv weight is w[o, i] = chout[o] style[i] D[f(i)], each
+output channel of a demodulated layer is a scalar multiple of one map Z = sum_k D_k * (sum_{i: f(i)=k}
+style[i] x_i): `synthesize` computes that map (a 40 x cin channel mix, one 40-channel 3x3 conv) and the
+per-channel noise + bias + ReLU as one (cout x 3) @ (3 x pixels) product, ~100x fewer operations than the
+direct modulated convolution (`stylegan_direct.py`, the reference form it is tested against). Version 1
+(the direct form) and version 2 differ by float rounding only: at most 1 grey level on ~0.03 % of pixels;
+the version is in the pool's card and name, so the two are never mixed in one pool.
 
 Dynamic StyleGAN (variants 16, 17, 24; paper 5.2: ``z_t = z_{t-1} + dz_t``, dz smaller than z_0). Without a
 mapping network the latent is the per-layer ``z`` above ([num_ws, 512], before the LeakyReLU): it drives
@@ -79,8 +89,11 @@ NETWORK_GROUP = 400
 BIAS_RANGE = 0.2
 NOISE_STRENGTH_MAX = 0.3
 NOISE_MAP_SIZE = 512
+# 2: the factored forward (float rounding differs from 1, the direct modulated convolution)
+GENERATOR_VERSION = 2
 DZ_SCALE = 0.05
-CLIP_BATCH = 8         # clip frames per forward pass
+RELU_GAIN = math.sqrt(2.0)
+CLIP_BATCH = 2         # clip frames per forward pass (larger batches only add memory traffic on CPUs)
 # (mean mu, mean sigma, std mu, std sigma) per output channel (reference tensor_to_uint8_norm)
 COLOUR_STATS = ((0.483, 0.145, 0.219, 0.063), (0.455, 0.142, 0.213, 0.062), (0.401, 0.161, 0.213, 0.069))
 
@@ -206,7 +219,8 @@ def sample_draws(pool_seed: int, index: int, size: int, prior: str) -> ImageDraw
     nrng = substream(pool_seed, index, "stylegan.noise")
     if prior == "oriented":
         shared = pink_noise(nrng, max(NOISE_MAP_SIZE, size), envelope=True)
-        noise = [_area_resample(shared, c.res) for c in convs]
+        per_res = {res: _area_resample(shared, res) for res in sorted({c.res for c in convs})}
+        noise = [per_res[c.res] for c in convs]
     else:
         noise = [pink_noise(nrng, c.res, envelope=False) for c in convs]
     strength = (nrng.random(len(convs)) * NOISE_STRENGTH_MAX).astype(np.float32)
@@ -247,51 +261,77 @@ def _upsample2d(torch, x):
     return torch.nn.functional.conv_transpose2d(x, f.expand(c, 1, 4, 4), stride=2, padding=1, groups=c)
 
 
+def _layer_tensors(torch, draws: ImageDraws, net: Network, size: int, dev):
+    """Per conv layer, the tensors of the factored forward (see `synthesize`): the one-hot filter choice
+    (40, cin), the squared norms of the chosen filters (cin,), chout (cout,), the style affine, and the
+    ReLU gain folded into the bias (cout,) and the scaled noise map (res, res)."""
+    convs, _, _ = layout(size)
+    dictionary = oriented_dictionary() if draws.prior == "oriented" else highfreq_dictionary()
+    norms = (dictionary.astype(np.float64) ** 2).sum(axis=(1, 2)).astype(np.float32)
+    g = np.float32(RELU_GAIN)
+    layers = []
+    for li, c in enumerate(convs):
+        onehot = np.zeros((len(dictionary), c.cin), np.float32)
+        onehot[draws.filter_idx[li], np.arange(c.cin)] = 1.0
+        noise = draws.noise[li] * (np.float32(draws.strength[li]) * g)
+        layers.append(tuple(torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (
+            onehot, norms[draws.filter_idx[li]], draws.chout[li], draws.bias[li] * g, noise, net.conv_affine[li])))
+    return torch.from_numpy(dictionary[None]).to(dev), layers
+
+
 def synthesize(draws: ImageDraws, net: Network, size: int, zs: np.ndarray | None = None,
                device: str = "cpu", batch: int = 8) -> np.ndarray:
-    """Raw network output (B, 3, size, size) float32 for latents zs (B, num_ws, 512); default the draws' z."""
+    """Raw network output (B, 3, size, size) float32 for latents zs (B, num_ws, 512); default the draws' z.
+
+    Factored, not a modulated convolution per output channel: every conv weight is
+    w[o, i] = chout[o] * style[i] * D[f(i)] (one dictionary filter per input channel, 'chin-chout'), so with
+    demodulation each output channel is scale[o] * Z with one map Z = sum_k D_k * P_k, where
+    P_k = sum_{i: f(i) = k} style[i] x_i, and scale[o] = chout[o] / sqrt(chout[o]^2 sum_i style[i]^2 |D_f(i)|^2
+    + 1e-8). A layer costs a (40 x cin) channel mix, one 40-channel 3x3 conv and the per-channel
+    noise + bias + ReLU instead of cin x cout 3x3 convolutions (~84 GMAC an image at 256 px); the FIR
+    upsampling is linear and per channel, so it runs on the 40 mixed channels. The same linear operator
+    as the direct form up to float rounding (tests/test_stylegan.py checks it against a direct one)."""
     convs, rgbs, num_ws = layout(size)
     if zs is None:
         zs = draws.z[None]
-    dictionary = oriented_dictionary() if draws.prior == "oriented" else highfreq_dictionary()
     outs = []
     with _torch_cpu_deterministic(device) as torch:
         F = torch.nn.functional
         dev = torch.device(device)
-        dict_t = torch.from_numpy(dictionary).to(dev)
-        base_w = []
-        for li, c in enumerate(convs):
-            per_in = dict_t[torch.from_numpy(draws.filter_idx[li]).long().to(dev)]            # (cin, 3, 3)
-            base_w.append(per_in[None] * torch.from_numpy(draws.chout[li]).to(dev)[:, None, None, None])
-        conv_aff = [torch.from_numpy(a).to(dev) for a in net.conv_affine]
+        dict_t, layers = _layer_tensors(torch, draws, net, size, dev)
         rgb_aff = [torch.from_numpy(a).to(dev) for a in net.rgb_affine]
-        bias = [torch.from_numpy(b).to(dev) for b in draws.bias]
-        noise = [torch.from_numpy(n).to(dev) * float(s) for n, s in zip(draws.noise, draws.strength)]
         torgb = [torch.from_numpy(t).to(dev) for t in draws.torgb]
         const = torch.from_numpy(net.const).to(dev)
         gain = 1.0 / math.sqrt(W_DIM)
         for start in range(0, zs.shape[0], batch):
-            z = torch.from_numpy(np.ascontiguousarray(zs[start:start + batch])).to(dev)
-            b = z.shape[0]
-            w = F.leaky_relu(z, 0.2)                                                      # (B, num_ws, 512)
+            w = F.leaky_relu(torch.from_numpy(np.ascontiguousarray(zs[start:start + batch])).to(dev), 0.2)
+            b = w.shape[0]
             x = const[None].expand(b, -1, -1, -1)
             img = None
             li = 0
             for ri, r in enumerate(rgbs):
                 while li < len(convs) and convs[li].res == r.res:
                     c = convs[li]
-                    styles = w[:, c.w_index] @ conv_aff[li].T * gain + 1.0                   # (B, cin)
-                    wt = base_w[li][None] * styles[:, None, :, None, None]                 # (B, cout, cin, 3, 3)
-                    wt = wt * torch.rsqrt(wt.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+                    onehot, norms, chout, bias, noise, affine = layers[li]
+                    styles = w[:, c.w_index] @ affine.T * gain + 1.0                          # (B, cin)
+                    h = x.shape[-1]
+                    mixed = torch.bmm(onehot[None] * styles[:, None, :], x.reshape(b, c.cin, h * h))
+                    mixed = mixed.reshape(b, -1, h, h)                                        # (B, 40, h, h)
                     if c.up:
-                        x = _upsample2d(torch, x)
-                    x = F.conv2d(x.reshape(1, b * c.cin, c.res, c.res),
-                                 wt.reshape(b * c.cout, c.cin, 3, 3), padding=1, groups=b)
-                    x = x.reshape(b, c.cout, c.res, c.res) + noise[li]
-                    x = F.relu(x + bias[li][None, :, None, None]) * math.sqrt(2.0)
+                        mixed = _upsample2d(torch, mixed)
+                    z = F.conv2d(mixed, dict_t, padding=1)                                    # (B, 1, res, res)
+                    q = styles.square() @ norms                                               # (B,)
+                    scale = chout[None] * torch.rsqrt(chout.square()[None] * q[:, None] + 1e-8) * RELU_GAIN
+                    # ReLU(scale z + noise + bias) * gain (the gain folded into all three terms) as one
+                    # (cout x 3) @ (3 x pixels) product per image: a single pass over the output
+                    terms = torch.stack([scale, torch.ones_like(scale), bias[None].expand(b, -1)], 2)
+                    maps = torch.stack([z.reshape(b, -1), noise.reshape(1, -1).expand(b, -1),
+                                        torch.ones_like(z).reshape(b, -1)], 1)
+                    x = torch.bmm(terms, maps).reshape(b, c.cout, c.res, c.res).relu_()
                     li += 1
                 styles = (w[:, r.w_index] @ rgb_aff[ri].T * gain + 1.0) / math.sqrt(r.cin)   # (B, cin)
-                y = torch.einsum("oi,bi,bihw->bohw", torgb[ri], styles, x)
+                h = x.shape[-1]
+                y = torch.bmm(torgb[ri][None] * styles[:, None, :], x.reshape(b, r.cin, h * h)).reshape(b, 3, h, h)
                 img = y if img is None else _upsample2d(torch, img) + y
             outs.append(img.to("cpu").numpy().astype(np.float32))
     return np.concatenate(outs, axis=0)

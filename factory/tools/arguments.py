@@ -82,14 +82,16 @@ def _variants(p) -> None:
 
 
 def _pools(p) -> None:
-    from .preview import default_pools_cache
+    from ..pools.cache import default_pools_cache
 
     p.add_argument("--images", metavar="PATH_OR_URL",
                    help="natural images: a folder (recursive jpg/png/webp), a list file, .tar shards, any fsspec "
-                        "URL (default: scikit-image's bundled photographs, offline)")
+                        "URL; the paper's are ImageNet train (default: scikit-image's 13 bundled photographs, a "
+                        "demo set: above 64 videos a build warns and its card says so)")
     p.add_argument("--pool-size", type=int, metavar="N",
-                   help="items per pool (default: what the build can use, 4 per video, the paper's 300k at paper "
-                        "size; with --pool: the whole given pool)")
+                   help="items per pool (default: the paper's pools at 9537 videos, i.e. 300k textures or StyleGAN "
+                        "images, every natural image of --images, 150k + 150k mixed; the same per video for "
+                        "fewer videos, at least 8; with --pool: the whole given pool). See `list`")
     p.add_argument("--pool", action="append", type=kind_url, metavar="[KIND=]URL",
                    help="use a pool built by `build-pool` instead of building one (kinds: textures, stylegan, "
                         "stylegan-clips, images; checked against the pool's card, read from it when left "
@@ -100,8 +102,10 @@ def _pools(p) -> None:
 
 # ------------------------------------------------------------------------------------------ commands
 def _list(sub):
-    p = sub.add_parser("list", help="the 28 variants, marking which build")
+    p = sub.add_parser("list", help="the 28 variants, marking which build, and the pools each reads")
     p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. '*slow' (default: all)")
+    p.add_argument("--videos", type=int, default=PAPER_VIDEOS,
+                   help=f"size the pools of a build of N videos (default {PAPER_VIDEOS}, the paper's)")
     return p
 
 

@@ -1,7 +1,7 @@
 """Pictures and clips for people: GIF, MP4 (H.264, for playing, not for training) and PNG contact sheets.
 
-Pool variants preview from small pools built once into a cache folder (default
-`$XDG_CACHE_HOME/synthvid/pools`, else `~/.cache/synthvid/pools`): 8 items, StyleGAN images at 64 px and
+Pool variants preview from small pools built once into a cache folder (`factory.pools.cache`; default
+`$SYNTHVID_POOLS_CACHE`, `$XDG_CACHE_HOME/synthvid/pools` or `~/.cache/synthvid/pools`): 8 items, StyleGAN images at 64 px and
 latent-walk clips at 32 px (2 clips of 24 frames; the whole-frame clip variant previews 24 frames), so a
 fresh `preview --all` costs about a minute of CPU and later ones reuse the pools.
 """
@@ -18,17 +18,13 @@ from ..generate.latents import sample_latents
 from ..generate.params import resolve
 from ..generate.recipe import Recipe
 from ..generate.render import Renderer
-from ..pipeline.build import BuildError, BuildOptions, build_pools
-from ..pools.attach import PoolOptions, attach_pools, plan_pools
+from ..pools.attach import PoolOptions
+from ..pools.cache import attach_cached
 
 
 STYLEGAN_PREVIEW_PX = 64                      # StyleGAN costs ~1 CPU-s per 64 px image, ~3 s at 256 px
 CLIP_PREVIEW = {"item_px": 32, "pool_size": 2, "clip_frames": 24}
-
-
-def default_pools_cache() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "synthvid", "pools")
+PREVIEW_ITEMS = 8                             # items of each automatically sized preview pool
 
 
 def preview_overrides(params, keep_frames: bool = False) -> dict:
@@ -37,7 +33,7 @@ def preview_overrides(params, keep_frames: bool = False) -> dict:
     needed = params.pools_needed()
     if not needed:
         return {}
-    extra = {}        # pool_size auto: a 1-video build uses 8 items (fewer when an image folder holds fewer)
+    extra = {}        # pool_size auto: PREVIEW_ITEMS (fewer when an image folder holds fewer)
     if any(s.startswith("stylegan") for s in needed):
         extra["item_px"] = STYLEGAN_PREVIEW_PX
     if "stylegan-clips" in needed:
@@ -54,20 +50,10 @@ def with_preview_pools(recipes: list, cache: str | None = None, images: str | No
                        storage_options: dict | None = None) -> list:
     """Recipes with small pools attached (built into `cache` once, in this process); settings the recipe
     overrides itself are kept. Flat recipes pass through unchanged."""
-    cache = cache or default_pools_cache()
     out = [_with_preview_settings(r, keep_frames) for r in recipes]
-    if not any(r.params.pools_needed() for r in out):
-        return out
-    os.makedirs(cache, exist_ok=True) if "://" not in cache else None
-    plan = plan_pools(out, PoolOptions(videos=1, images=images, given=dict(pool_urls or {}), device="cpu",
-                                       storage_options=dict(storage_options or {})))
-    if plan.to_build:
-        options = BuildOptions(cache, inline=True, progress=progress, device="cpu")
-        try:
-            build_pools(plan.to_build, options)
-        except BuildError:                  # a cache entry from another code version: rebuild it
-            build_pools(plan.to_build, dataclasses.replace(options, overwrite=True))
-    return attach_pools(plan, cache)
+    return attach_cached(out, cache, PoolOptions(videos=1, images=images, given=dict(pool_urls or {}), device="cpu",
+                                                 storage_options=dict(storage_options or {}),
+                                                 fixed_items=PREVIEW_ITEMS), progress=progress)
 
 
 def _with_preview_settings(recipe, keep_frames: bool):

@@ -1,5 +1,6 @@
 """`procedural:<variant>`: videos rendered on the fly by the factory's renderer, found through the
-`synthvid.sources` entry point group (the trainer never imports the factory)."""
+`synthvid.sources` entry point group (the trainer never imports the factory). Variants that read pools
+take them as {kind: URL} (`--procedural-pool KIND=URL`); the factory builds small ones for those not given."""
 
 from __future__ import annotations
 
@@ -38,17 +39,23 @@ class ProceduralStream:
 
     finite = False
 
-    def __init__(self, variant: str, epoch_size: int, params: dict | None = None):
+    def __init__(self, variant: str, epoch_size: int, params: dict | None = None, pools: dict | None = None,
+                 storage_options: dict | None = None):
         self.variant = variant
         self.name = f"procedural:{variant}"
         self.num_samples = int(epoch_size)
         self.params = params
+        self.storage_options = storage_options
         self._cls = load_procedural_class()
+        self.pools = dict(pools or {})
         probe = self._source(0)
+        # every pool the variant reads, given or built small by the factory (once, here): later sources
+        # (each epoch, each loader worker) open exactly these
+        self.pools = dict(getattr(probe, "pool_urls", None) or self.pools)
         self.height, self.width = int(probe.height), int(probe.width)
 
     def _source(self, seed: int):
-        return self._cls(self.variant, seed, self.params)
+        return self._cls(self.variant, seed, self.params, pools=self.pools, storage_options=self.storage_options)
 
     def source_for_epoch(self, seed: int, epoch: int):
         return self._source(epoch_seed(seed, epoch))

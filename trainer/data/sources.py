@@ -23,6 +23,7 @@ class SourceOptions:
     skip_bad_shards: bool = False
     verify_shards: bool = False            # sha256 of each shard against the manifest before reading it
     procedural_params: dict | None = None  # factory parameters of procedural sources (e.g. size)
+    procedural_pools: dict | None = None   # {kind: URL} of built pools procedural sources read
 
 
 def open_source(spec: str, options: SourceOptions | None = None):
@@ -30,7 +31,7 @@ def open_source(spec: str, options: SourceOptions | None = None):
     if spec.startswith(PROCEDURAL):
         try:
             return ProceduralStream(spec[len(PROCEDURAL):], options.epoch_size or PAPER_EPOCH,
-                                    options.procedural_params)
-        except (KeyError, ValueError, RuntimeError) as e:   # unknown or unbuildable variant, bad parameter
+                                    options.procedural_params, options.procedural_pools, options.storage_options)
+        except (KeyError, ValueError, RuntimeError, OSError) as e:   # unknown variant, bad parameter or pool
             raise DataError(f"--data {spec}: {e}") from None
     return ShardSource(spec, options.storage_options, options.skip_bad_shards, options.verify_shards)

@@ -119,6 +119,11 @@ _ROWS = [
      "variant 21 with a random colour added to each crop"),
 ]
 
+# The paper's 300k ImageNet subset (Tabs 10, 12); every other image variant used all of ImageNet train
+# (factory/pools/sizing.py).
+_PAPER_POOLS = {n: {"images": 300_000} for n in (20, 21, 25, 27, 28)}
+
 for number, name, base, params, paper, requires, family, description in _ROWS:
     register_variant(Variant(name=name, number=number, description=description, paper_ucf101_ft=paper,
-                             params=dict(params), base=base, requires=requires, family=family))
+                             params=dict(params), base=base, requires=requires, family=family,
+                             paper_pools=_PAPER_POOLS.get(number, {})))

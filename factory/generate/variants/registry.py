@@ -32,6 +32,7 @@ class Variant:
     base: str | None = None          # the variant this one extends (documentation and recipes)
     requires: str | None = None      # why it cannot be built yet (None: buildable)
     family: str = "shapes"
+    paper_pools: dict = field(default_factory=dict)   # pool sizes of the paper's build where not the default
 
     @property
     def buildable(self) -> bool:
