@@ -125,3 +125,29 @@ def test_wrong_checkpoints_are_one_line(sets, tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     assert not os.path.exists(tmp_path / "r" / "results.csv")
+
+
+def test_a_damaged_video_is_named_or_skipped(sets, tmp_path, capsys):
+    """One payload byte flipped (the shard keeps its size): through a loader worker the test stops with one
+    line naming the shard and sample; with --skip-bad-shards it scores the rest and counts the one."""
+    import shutil
+
+    from synthvid.manifests.reader import open_dataset
+
+    data = str(tmp_path / "damaged")
+    shutil.copytree(sets["test"], data)
+    row = open_dataset(data).samples.to_pylist()[4]
+    with open(os.path.join(data, row["shard"]), "r+b") as f:
+        f.seek(row["payload_offset"] + row["payload_bytes"] // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    ck = save_finetuned(str(tmp_path / "a.pt"), classifier(1, sets["classes"]), sets["classes"])
+    argv = ["test", "--checkpoint", ck, "--data", data, "--workers", "1", "--threads", "1"]
+    rc = main([*argv, "--out", str(tmp_path / "r1")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"sample {row['key']}" in err and "sha256" in err and len(err.strip().splitlines()) == 1, err
+    assert main([*argv, "--out", str(tmp_path / "r2"), "--skip-bad-shards"]) == 0
+    result = _rows(tmp_path / "r2" / "results.csv")[0]
+    assert result["videos"] == "8" and result["skipped_videos"] == "1"
+

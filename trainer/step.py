@@ -107,11 +107,11 @@ class Stepper(StepRunner):
         return loss, (x, pred, ids_mask)
 
 
-def next_batch(batches):
-    """next() that turns a DataError raised in a loader worker back into its one-line message (PyTorch
-    re-raises it with the worker's whole traceback folded into the text)."""
+def next_batch(batches, *default):
+    """next() (with an optional default at the end) that turns a DataError raised in a loader worker back
+    into its one-line message (PyTorch re-raises it with the worker's whole traceback folded into the text)."""
     try:
-        return next(batches)
+        return next(batches, *default)
     except DataError as e:
         text = str(e)
         if "Original Traceback" in text:

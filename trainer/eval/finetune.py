@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthvid.manifests.storage import safe_url
+
 from .. import checkpoint, runlog, runtime
 from ..config import TrainError
 from ..data import DataError, Plan
@@ -89,12 +91,15 @@ def build_classifier(cfg: FinetuneConfig, num_classes: int) -> tuple[torch.nn.Mo
         return model, {"checkpoint": None, "model": cfg.model}
     try:
         weights = read_weights(cfg.checkpoint)
-        model = r.build(infer_model_config(weights), num_classes)
+        pretrained = infer_model_config(weights)
+        model = r.build(pretrained, num_classes)
         loaded = load_pretrained(model, weights)
     except CheckpointError as e:
         raise TrainError(str(e)) from None
+    # The sinusoid table follows the recipe's input; a checkpoint pretrained at another size is recorded.
     return model, {"checkpoint": cfg.checkpoint, "layout": loaded.layout, "tensors_loaded": len(loaded.loaded),
-                   "dropped_by_design": sorted({k.split(".")[0] for k in loaded.dropped})}
+                   "dropped_by_design": sorted({k.split(".")[0] for k in loaded.dropped}),
+                   "pretrained_input": {"num_frames": pretrained.num_frames, "img_size": pretrained.img_size}}
 
 
 def training_state(cfg: FinetuneConfig, model, plan: Plan, device, precision: str) -> checkpoint.TrainState:
@@ -130,7 +135,7 @@ def resolved_config(run: FinetuneRun, loaded: dict, facts: dict) -> dict:
     sets = {"train": src, "val": run.val}
     return {"config": cfg.to_dict(), "model_config": state.model.cfg.to_dict(), "classes": list(src.classes),
             "head": state.model.head_cfg.kind, "encoder": state.model.head_cfg.encoder, "weights": loaded,
-            "sets": {k: {"data": s.name, "videos": s.num_samples, "split": vars(s.split)}
+            "sets": {k: {"data": safe_url(s.name), "videos": s.num_samples, "split": vars(s.split)}
                      for k, s in sets.items() if s is not None},
             "optimizer": optimizer_summary(state), "steps_per_epoch": run.plan.steps,
             "total_steps": state.schedule.total, "micro_batch_per_rank": run.plan.micro,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthvid.manifests.payload import Limits, PayloadError, open_payload, payload_for_extension
+from synthvid.manifests.storage import StorageError
 
 from .. import draws
 from ..data import DataError, ErrorPolicy, ShardSource, Stats
@@ -191,6 +192,10 @@ class LabelledSource(ShardSource):
                 payload = self._payload(self.rows[ref.index])
             except PayloadError as e:
                 policy.bad_sample(where, e)
+                continue
+            except (StorageError, OSError) as e:     # retries spent: the shard is unreachable for now
+                policy.bad_shard(ref.shard.url, f"cannot be read ({type(e).__name__}: {e})")
+                bad_shards.add(ref.shard.name)
                 continue
             payload.where = where
             yield ref.index, payload, ref.pass_

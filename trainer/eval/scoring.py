@@ -25,6 +25,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..data import Stats
 from ..runtime import Dist
+from ..step import next_batch
 from .augment import normalize
 from .clips import ViewPlan, multi_views
 from .labelled import LabelledSource
@@ -132,7 +133,8 @@ def score(model: torch.nn.Module, source: LabelledSource, plan: ReadPlan, ctx: D
     videos = EvalVideos(source, source.indices[ctx.rank::ctx.world], plan.views.rate)
     loader = torch.utils.data.DataLoader(videos, batch_size=None, num_workers=options.workers)
     logits, vids, view_ids = [], [], []
-    for item in loader:
+    items = iter(loader)
+    while (item := next_batch(items, None)) is not None:
         views = video_views(item["frames"].to(options.device), plan)
         logits.append(_forward_views(model, views, options))
         vids += [item["index"]] * len(views)
