@@ -21,3 +21,15 @@ def ray_runtime():
     ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ctx
     ray.shutdown()
+
+
+@pytest.fixture
+def one_thread():
+    """Single-threaded torch for a test: two intra-op threads on a shared 2-core machine make tiny ops ~20x
+    slower, not faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,9 +1,10 @@
-"""Small helpers shared by the factory tests."""
+"""Small helpers shared by the tests."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 
 TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
 # Pool variants at tiny size: few, small pool items (StyleGAN costs seconds per 256 px image on a CPU).
@@ -22,3 +23,16 @@ def tree_digest(root: str, skip=("build-log.jsonl",)) -> dict[str, str]:
             with open(path, "rb") as f:
                 out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
     return out
+
+
+def gloo_rank(rank: int, world: int, port: int) -> None:
+    """The environment torchrun gives rank `rank` of a `world`-process job on this host (the trainer's
+    runtime joins the gloo group from it on a CPU)."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -6,7 +6,6 @@ task is learned well above chance (1/3)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from synthvid.factory.realvideo.decode import decode_video
@@ -23,15 +22,6 @@ from synthvid.trainer.optim import WarmupCosine
 from tests.videodata import TinySpec, make_ucf101
 
 STEPS, BATCH = 150, 6
-
-
-@pytest.fixture
-def one_thread():
-    # Two intra-op threads on a shared 2-core machine make these tiny ops ~20x slower, not faster.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _batch(train, videos, r, step):

@@ -44,15 +44,20 @@ class TrainState:
     plan: object                      # data.Plan
     position: Position = field(default_factory=Position)
     resolved: dict = field(default_factory=dict)   # the run's resolved configuration (config.json)
+    extra: dict = field(default_factory=dict)      # what a run keeps besides (fine-tuning: the best validation)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, with_optimizer: bool = True) -> dict:
+        """Everything to resume from; without the optimizer only what testing or exporting the weights
+        needs (a fine-tuning run's best.pt)."""
         p = self.position
-        return {"format": CHECKPOINT_FORMAT, "model": _unwrap(self.model).state_dict(),
-                "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler else {},
-                "data": {"epoch": p.epoch, "micro": p.micro, "step": p.step, "plan": dataclasses.asdict(self.plan)},
-                "model_config": _unwrap(self.model).cfg.to_dict(),
-                "config": json.loads(json.dumps(self.resolved, default=str))}
+        out = {"format": CHECKPOINT_FORMAT, "model": _unwrap(self.model).state_dict(),
+               "data": {"epoch": p.epoch, "micro": p.micro, "step": p.step, "plan": dataclasses.asdict(self.plan)},
+               "model_config": _unwrap(self.model).cfg.to_dict(),
+               "config": json.loads(json.dumps(self.resolved, default=str)), "extra": dict(self.extra)}
+        if with_optimizer:
+            out.update(optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
+                       scaler=self.scaler.state_dict() if self.scaler else {})
+        return out
 
     def restore(self, saved: dict) -> None:
         _unwrap(self.model).load_state_dict(saved["model"])
@@ -62,6 +67,7 @@ class TrainState:
             self.scaler.load_state_dict(saved["scaler"])
         d = saved["data"]
         self.position = Position(d["epoch"], d["micro"], d["step"])
+        self.extra = dict(saved.get("extra", {}))
 
 
 def _unwrap(model):
@@ -69,11 +75,11 @@ def _unwrap(model):
     return getattr(model, "_orig_mod", model)
 
 
-def save(path: str, state: TrainState) -> None:
+def save(path: str, state: TrainState, with_optimizer: bool = True) -> None:
     """Whole or not at all: a crash mid-save leaves the previous checkpoint intact, and the rename is
     fsync'd so it survives a power cut."""
     with open_atomic(path) as f:
-        torch.save(state.to_dict(), f)
+        torch.save(state.to_dict(with_optimizer), f)
 
 
 def load(path: str) -> dict:
@@ -90,6 +96,8 @@ def load(path: str) -> dict:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
         fmt = state.get("format") if isinstance(state, dict) else "?"
         raise TrainError(f"--resume {path}: not a synthvid-train checkpoint (format {fmt})")
+    if "optimizer" not in state:
+        raise TrainError(f"--resume {path}: holds weights only (a best.pt); resume from the run's {CHECKPOINT}")
     return state
 
 

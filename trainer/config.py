@@ -36,8 +36,27 @@ class TrainError(RuntimeError):
     """A user-facing problem with the run's inputs; the CLI prints it as one line."""
 
 
+class ResumableConfig:
+    """What every run configuration (pretraining, fine-tuning) offers its checkpoints: a dict for
+    config.json with credentials masked, and the differences from a saved run that a resume must refuse
+    (every key but those in `may_change`)."""
+
+    may_change: frozenset = RESUME_MAY_CHANGE
+
+    def changes_from(self, saved: dict) -> dict:
+        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change."""
+        mine = json.loads(json.dumps(self.to_dict(), default=str))
+        return {k: (saved.get(k), v) for k, v in mine.items() if k not in self.may_change and saved.get(k) != v}
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if d.get("storage_options"):
+            d["storage_options"] = {k: "***" for k in d["storage_options"]}   # never write credentials
+        return d
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ResumableConfig):
     data: list[str]
     out: str
     weights: list[float] | None = None
@@ -93,14 +112,3 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise TrainError(f"--{name.replace('_', '-')} {value}: seeds are non-negative integers")
-
-    def changes_from(self, saved: dict) -> dict:
-        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change."""
-        mine = json.loads(json.dumps(self.to_dict(), default=str))
-        return {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        if d.get("storage_options"):
-            d["storage_options"] = {k: "***" for k in d["storage_options"]}   # never write credentials
-        return d

@@ -45,6 +45,28 @@ def clip(seed: int, epoch: int, source: int, index: int, pass_: int = 0) -> np.r
     return _stream(seed, index, "clip", epoch=epoch, source=source, pass_=pass_)
 
 
+def sample_order(seed: int, epoch: int, pass_: int) -> np.random.Generator:
+    """Order of a labelled set's videos in pass `pass_` of an epoch (a full shuffle, as fine-tuning's
+    sampler: real datasets are stored class by class)."""
+    return _stream(seed, epoch, "sample-order", pass_=pass_)
+
+
+def augment(seed: int, epoch: int, index: int, repeat: int) -> np.random.Generator:
+    """Fine-tuning augmentation (RandAugment ops, crop, flip, erasing) of repeat `repeat` of video `index`."""
+    return _stream(seed, index, "finetune-augment", epoch=epoch, repeat=repeat)
+
+
+def mixup(seed: int, rank: int, step: int) -> np.random.Generator:
+    """Mixup / CutMix lambda and box of one micro-step on one rank."""
+    return _stream(seed, step, "mixup", rank=rank)
+
+
+def dropout_seed(seed: int, rank: int, step: int) -> int:
+    """The torch seed of one micro-step's dropout and drop-path draws on one rank: set before its forward,
+    so a resumed fine-tuning run draws what an uninterrupted one drew."""
+    return int(_stream(seed, step, "dropout", rank=rank).integers(2**63 - 1))
+
+
 def mask_generator(seed: int, rank: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
     """The tube-mask RNG of one micro-step on one rank: a torch generator seeded from the named stream of
     (seed, rank, step), so a resumed run draws the same masks without saving RNG state."""

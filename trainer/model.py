@@ -1,8 +1,14 @@
 """VideoMAE pretraining model (encoder on visible tokens, narrow decoder) from timm's ViT `Block`s.
 
 timm has the transformer block but no 3-D patch embed and no 1-D video position table; those two, the
-masked-token plumbing and the target are written here. Layout follows the official VideoMAE
-(`modeling_pretrain.py`) so its weights map one to one; spec/videomae.md sections 1 and 6 give the reasons.
+masked-token plumbing and the target are written here; spec/videomae.md sections 1 and 6 give the reasons.
+
+The structure is the official VideoMAE's (`modeling_pretrain.py`): the same tensors with the same shapes and
+meaning, so weights convert both ways without loss. The names are not the same: patch_embed / blocks / norm
+here are encoder.patch_embed / encoder.blocks / encoder.norm there, decoder_blocks / decoder_norm / head are
+decoder.blocks / decoder.norm / decoder.head, and each block's one attn.qkv.bias (its key third held at 0)
+is attn.q_bias + attn.v_bias there. Neither side stores the position tables. trainer/eval/layouts.py is the
+map (and trainer/hf_export.py the one onto Hugging Face's VideoMAEForPreTraining).
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ class VideoMAE(nn.Module):
         self.cfg = cfg
         self.patch_embed = TubeletEmbed(cfg)
         # Fixed tables, non-persistent: they are a function of the config, so checkpoints stay free of them
-        # and a checkpoint's keys match the official layout minus pos_embed.
+        # (the official model keeps its tables as plain attributes, outside its state dict as well).
         self.register_buffer("pos_embed", sincos_table(cfg.num_tokens, cfg.embed_dim), persistent=False)
         self.register_buffer("decoder_pos_embed", sincos_table(cfg.num_tokens, cfg.decoder_dim), persistent=False)
         dpr = [x.item() for x in torch.linspace(0, cfg.drop_path, cfg.depth)]
@@ -214,14 +220,22 @@ def unpatchify(tokens: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return v.reshape(b, 3, t * pt, h * p, w * p)
 
 
+def encoder_flops(cfg: ModelConfig, n_tokens: int) -> float:
+    """Analytic forward FLOPs (1 MAC = 2 FLOP) of the patch embed on the whole clip and the encoder blocks on
+    `n_tokens` tokens: with every token, one fine-tuning or test view (ViT-B 16x224: 360.7 GFLOP, spec 5.2)."""
+    d, r = cfg.embed_dim, cfg.mlp_ratio
+    macs = cfg.num_tokens * cfg.patch_dim * d
+    macs += cfg.depth * ((4 + 2 * r) * n_tokens * d * d + 2 * n_tokens * n_tokens * d)
+    return 2.0 * macs
+
+
 def flops_per_clip(cfg: ModelConfig, n_visible: int) -> float:
     """Analytic forward FLOPs (1 MAC = 2 FLOP) of one pretraining clip: patch embed on the whole clip,
     encoder on visible tokens, decoder on all tokens, head on masked ones. Matches spec section 5.2."""
     n = cfg.num_tokens
     d, dd = cfg.embed_dim, cfg.decoder_dim
     r = cfg.mlp_ratio
-    macs = n * cfg.patch_dim * d
-    macs += cfg.depth * ((4 + 2 * r) * n_visible * d * d + 2 * n_visible * n_visible * d)
+    macs = encoder_flops(cfg, n_visible) / 2
     macs += n_visible * d * dd
     macs += cfg.decoder_depth * ((4 + 2 * r) * n * dd * dd + 2 * n * n * dd)
     macs += (n - n_visible) * dd * cfg.patch_dim

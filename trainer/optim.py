@@ -1,4 +1,4 @@
-"""AdamW parameter groups and the per-step learning-rate schedule of VideoMAE pretraining."""
+"""AdamW parameter groups and the per-step learning-rate schedule of VideoMAE pretraining and fine-tuning."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def make_optimizer(model, lr: float, weight_decay: float, betas=(0.9, 0.95), fus
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, eps=1e-8, **kwargs)
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Give every parameter group `lr` times its `lr_scale` (1 when absent): layer-wise lr decay lives in
+    the groups' scales, so a schedule never erases it."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
 class WarmupCosine:
     """Linear warmup from 0 over `warmup` steps, then half-cosine to `min_lr` at `total` steps. Per step
     (VideoMAE's cosine_scheduler builds the same curve as a per-iteration table)."""
@@ -40,10 +47,9 @@ class WarmupCosine:
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t))
 
     def apply(self) -> float:
-        """Set the lr of the step about to run."""
+        """Set the lr of the step about to run (each group's share of it, see set_lr); returns the full lr."""
         lr = self.value(self.step_count)
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr
+        set_lr(self.optimizer, lr)
         return lr
 
     def step(self) -> None:

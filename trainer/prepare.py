@@ -18,8 +18,16 @@ from .optim import WarmupCosine, make_optimizer
 from .step import Stepper
 
 
+class RunFiles:
+    """Where a run (pretraining's Run, fine-tuning's FinetuneRun) keeps its checkpoint: cfg.out."""
+
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.cfg.out, checkpoint.CHECKPOINT)
+
+
 @dataclass
-class Run:
+class Run(RunFiles):
     cfg: TrainConfig
     dist: runtime.Dist
     device: torch.device
@@ -33,8 +41,8 @@ class Run:
     resumed: bool
 
     @property
-    def checkpoint_path(self) -> str:
-        return os.path.join(self.cfg.out, checkpoint.CHECKPOINT)
+    def clips_per_step(self) -> int:
+        return self.cfg.batch_size
 
 
 def build(cfg: TrainConfig):
@@ -136,7 +144,7 @@ def prepare(cfg: TrainConfig) -> Run:
         runlog.write_config(cfg.out, state.resolved)
         for line in state.resolved["paper"]:
             print(f"synthvid-train: {line}", flush=True)
-    stepper = Stepper(forward, state.optimizer, state.schedule, state.model.cfg, cfg.mask_ratio, cfg.seed, ctx,
+    stepper = Stepper(forward, state.optimizer, state.schedule, state.model.cfg, cfg.mask_ratio, cfg.seed, dist=ctx,
                       ddp=ddp, scaler=state.scaler, autocast=autocast, device=device, accum=plan.accum,
                       record_indices=cfg.record_indices)
     return Run(cfg, ctx, device, autocast, sources, plan, spec, dataset, state, stepper, resumed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli_format import HelpFormatter, floats, key_value
+from .cli_format import HelpFormatter, add_runtime_flags, add_shard_flags, floats, key_value, runtime_kwargs
 from .model import PRESETS
 
 DESCRIPTION = """VideoMAE pretraining (the paper's recipe by default) on published shard sets (a folder or any
@@ -25,17 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "procedural source or a mixture of several sources, as the authors' mixtures)")
     d.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     d.add_argument("--sampling-rate", type=int, default=4, help="stride between a clip's frames")
-    d.add_argument("--workers", type=int, default=4, help="DataLoader workers per rank")
-    d.add_argument("--skip-bad-shards", action="store_true",
-                   help="skip and count bad shards and samples (a size or hash differing from the manifest, a "
-                        "truncated or corrupt tar, a payload that does not decode) instead of stopping")
-    d.add_argument("--verify-shards", action="store_true",
-                   help="check each shard's sha256 against the manifest before first reading it (an extra read of "
-                        "each shard by each loader process that opens it); sizes are always checked")
-    d.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="an fsspec storage option for shard URLs, repeatable; dotted keys nest and values parse "
-                        "as JSON, e.g. --storage-option endpoint_url=http://host:9000 "
-                        "--storage-option client_kwargs.region_name=eu-west-1")
+    add_shard_flags(d)
     d.add_argument("--procedural-param", action="append", type=key_value, default=None, metavar="KEY=VALUE",
                    help="a factory parameter of procedural:<variant> sources, repeatable (as the factory's "
                         "--param), e.g. --procedural-param size=128")
@@ -65,55 +55,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     o.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (not on norms and biases)")
     o.add_argument("--seed", type=int, default=0, help="seed of weights, data order, clips and masks")
     r = t.add_argument_group("runtime")
-    r.add_argument("--out", required=True, help="run folder: checkpoints, config.json, log.csv, recon/")
-    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: bf16 on a GPU, fp32 on a CPU")
-    r.add_argument("--compile", action="store_true", help="torch.compile the model")
-    r.add_argument("--compile-backend", default="inductor", help="torch.compile backend")
-    r.add_argument("--grad-checkpointing", action="store_true", help="recompute block activations in backward")
-    r.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: at epoch ends only)")
+    add_runtime_flags(r, "run folder: checkpoints, config.json, log.csv, recon/")
     r.add_argument("--recon-every", type=int, default=0, help="write a reconstruction picture every N steps (0: never)")
-    r.add_argument("--log-every", type=int, default=1, help="write a log.csv row every N steps")
-    r.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps in total")
-    r.add_argument("--resume", default=None, metavar="RUN",
-                   help="run folder (or checkpoint file) to continue; 'auto': continue --out if it holds a "
-                        "checkpoint, else start there (for launchers that restart failed workers)")
-    r.add_argument("--resume-anyway", action="store_true",
-                   help="resume although epochs, learning rates, warmup, mask ratio, seeds, data or weights differ "
-                        "from the checkpoint's (workers, threads, device, precision, cadences, --max-steps and "
-                        "storage settings may always change)")
     r.add_argument("--eval-data", default=None, metavar="URL",
                    help="held-out variant: masked loss vs the patch-mean baseline at each epoch end")
     r.add_argument("--eval-clips", type=int, default=64, help="clips scored by --eval-data")
-    r.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when stderr is a terminal)")
     return t
 
 
 def config_from_args(args):
-    from synthvid.manifests.storage import parse_storage_options
-
     from .config import TrainConfig, recipe_batch
 
     return TrainConfig(
-        data=args.data, out=args.out, weights=args.weights, model=args.model, img_size=args.img_size,
+        data=args.data, weights=args.weights, model=args.model, img_size=args.img_size,
         num_frames=args.num_frames, sampling_rate=args.sampling_rate, patch_size=args.patch_size,
         tubelet=args.tubelet, mask_ratio=args.mask_ratio, epochs=args.epochs, epoch_size=args.epoch_size,
         batch_size=recipe_batch(args.model) if args.batch_size is None else args.batch_size,
         accum_steps=args.accum_steps, base_lr=args.base_lr, min_lr=args.min_lr,
         warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed,
-        workers=args.workers, device=args.device, precision=args.precision, compile=args.compile,
-        compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
-        save_every=args.save_every, recon_every=args.recon_every, log_every=args.log_every,
-        max_steps=args.max_steps, resume=args.resume, resume_anyway=args.resume_anyway,
-        skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards,
-        storage_options=parse_storage_options(args.storage_option) or None,
-        procedural_params=dict(args.procedural_param) if args.procedural_param else None,
+        recon_every=args.recon_every, procedural_params=dict(args.procedural_param) if args.procedural_param else None,
         procedural_pools={k: str(v) for k, v in args.procedural_pool} if args.procedural_pool else None,
-        eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, progress=args.progress,
-        threads=args.threads)
+        eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, **runtime_kwargs(args))
 
 
 def run(args) -> int:

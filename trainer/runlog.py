@@ -19,14 +19,17 @@ def write_config(out: str, resolved: dict) -> None:
         json.dump(resolved, f, indent=1, sort_keys=True, default=str)
 
 
-class CsvLog:
-    FIELDS = ["step", "epoch", "loss", "lr", "clips_per_s", "data_wait_share", "step_time_s", "eval_loss",
-              "eval_baseline", "time"]
+STEP_FIELDS = ("step", "epoch", "loss", "lr", "clips_per_s", "data_wait_share", "step_time_s")
+PRETRAIN_EVAL_FIELDS = ("eval_loss", "eval_baseline")
 
-    def __init__(self, path: str, append: bool):
+
+class CsvLog:
+    """One row per logged step or evaluation; `eval_fields` name the evaluation columns after the step ones."""
+
+    def __init__(self, path: str, append: bool, eval_fields: tuple = PRETRAIN_EVAL_FIELDS):
         new = not (append and os.path.exists(path))
         self.f = open(path, "w" if new else "a", newline="")
-        self.w = csv.DictWriter(self.f, fieldnames=self.FIELDS)
+        self.w = csv.DictWriter(self.f, fieldnames=[*STEP_FIELDS, *eval_fields, "time"])
         if new:
             self.w.writeheader()
 
@@ -42,9 +45,10 @@ class CsvLog:
 class Reporter:
     """Rank 0's per-step and per-epoch output."""
 
-    def __init__(self, out: str, *, append: bool, progress: bool, total: int, initial: int, cadence: dict):
+    def __init__(self, out: str, *, append: bool, progress: bool, total: int, initial: int, cadence: dict,
+                 eval_fields: tuple = PRETRAIN_EVAL_FIELDS):
         self.out = out
-        self.log = CsvLog(os.path.join(out, LOG), append=append)
+        self.log = CsvLog(os.path.join(out, LOG), append=append, eval_fields=eval_fields)
         self.log_every = cadence.get("log_every", 1)
         self.recon_every = cadence.get("recon_every", 0)
         self.bar = None
@@ -68,8 +72,9 @@ class Reporter:
             save_reconstruction(os.path.join(self.out, "recon", f"step-{step:07d}.png"), x[:1].float(),
                                 pred[:1].detach().float(), ids_mask[:1], mcfg)
 
-    def evaluation(self, step: int, epoch: int, ev: dict) -> None:
-        self.log.write(step=step, epoch=epoch, eval_loss=ev["loss"], eval_baseline=ev["baseline"])
+    def evaluation(self, step: int, epoch: int, **values) -> None:
+        """A row of evaluation columns (this reporter's eval_fields)."""
+        self.log.write(step=step, epoch=epoch, **values)
 
     def close(self) -> None:
         self.log.close()
@@ -83,7 +88,7 @@ class Silent:
     def step(self, *args) -> None:
         pass
 
-    def evaluation(self, *args) -> None:
+    def evaluation(self, *args, **values) -> None:
         pass
 
     def close(self) -> None:

@@ -21,6 +21,8 @@ class ClipStream(IterableDataset):
     """Micro-batches of uint8 clips for one rank: dicts with
     frames (B, T, H, W, 3) uint8 (padded to the batch's largest frame), box (B, 4) = (y0, x0, h, w),
     source/index (B,), micro (the micro-batch number in the epoch) and stats (short, skipped samples, shards).
+    What one sample becomes (`load_item`) and how a micro-batch is put together (`collate`) are the two
+    methods a subclass changes (fine-tuning's augmented, labelled clips: eval/train_data.py).
     """
 
     def __init__(self, sources, weights, plan: Plan, spec: ClipSpec, seed: int, rank: int):
@@ -32,7 +34,8 @@ class ClipStream(IterableDataset):
         self._position = mp.Array("q", [0, 0], lock=False)
         for s in sources:
             shards = getattr(s, "shards", None)
-            if shards is not None and len(shards) < plan.slots and rank == 0:
+            whole = getattr(s, "reads_whole_shards", True)   # a source reading samples by range does not care
+            if shards is not None and whole and len(shards) < plan.slots and rank == 0:
                 warnings.warn(f"{s.name} has {len(shards)} shard(s) for {plan.slots} ranks x workers: several "
                               "workers read the same shard, each keeping its own samples (more I/O); build with "
                               "more shards or use fewer workers", stacklevel=2)
@@ -74,11 +77,22 @@ class ClipStream(IterableDataset):
             before = stats.as_tensor()
             items = [self._next_clip(int(si), streams[si], stats) for si in picks[pos:pos + B]]
             pos += B
-            yield {"frames": collate_frames([c[0] for c in items]),
-                   "box": torch.tensor([c[1] for c in items], dtype=torch.long),
-                   "source": torch.tensor([int(si) for si in picks[pos - B:pos]]),
-                   "index": torch.tensor([c[2] for c in items]), "micro": m,
-                   "stats": stats.as_tensor() - before}
+            batch = self.collate(items)
+            batch.update(source=torch.tensor([int(si) for si in picks[pos - B:pos]]), micro=m,
+                         stats=stats.as_tensor() - before)
+            yield batch
+
+    def load_item(self, loader, si: int, index: int, pass_: int) -> tuple[tuple, bool]:
+        """(item, short) of one sample: the clip's frames, crop box and index; short when the window was
+        longer than the video."""
+        frames, box, short = load_clip(loader, self.spec, draws.clip(self.seed, self.epoch, si, index, pass_))
+        return (frames, box, index), short
+
+    def collate(self, items: list[tuple]) -> dict:
+        """The micro-batch of `load_item`'s items (the stream adds source, micro and stats)."""
+        return {"frames": collate_frames([c[0] for c in items]),
+                "box": torch.tensor([c[1] for c in items], dtype=torch.long),
+                "index": torch.tensor([c[2] for c in items])}
 
     def _slot_streams(self, slot: int, done_picks: np.ndarray, stats: Stats) -> list:
         """One item stream per source. Each source's epoch stream is cut into consecutive chunks, one per slot
@@ -91,18 +105,18 @@ class ClipStream(IterableDataset):
                             int(needs[:, si].sum()), stats) for si in range(len(self.sources))]
 
     def _next_clip(self, si: int, stream, stats: Stats):
-        """(frames, box, index) of the next readable clip of source si."""
+        """`load_item` of the next readable sample of source si."""
         src = self.sources[si]
         policy = ErrorPolicy(getattr(src, "skip_bad_shards", False), stats)
         while True:
             index, loader, pass_ = next(stream)
             try:
-                frames, box, short = load_clip(loader, self.spec, draws.clip(self.seed, self.epoch, si, index, pass_))
+                item, short = self.load_item(loader, si, index, pass_)
             except PayloadError as e:   # a frame block that does not decode
                 policy.bad_sample(getattr(loader, "where", src.name), e)
                 continue
             stats.short += short
-            return frames, box, index
+            return item
 
     def _chunk(self, si: int, slot: int, start: int, count: int, skip: int, total: int, stats: Stats):
         """The slot's chunk of source si through a shuffle buffer, its first `skip` items dropped unread.

@@ -5,7 +5,8 @@ with p 0.5, and random erasing with p 0.25 (one box, the same in every frame, fi
 noise). Repeated augmentation: each decoded video yields `num_sample` clips augmented independently.
 
 All draws come from the numpy Generator passed in; `augment_repeats` derives one per repeat from
-(seed, video index, epoch), so a clip's augmentation does not depend on the worker or batch it lands in.
+(seed, video index, epoch) through draws.augment, so a clip's augmentation does not depend on the worker or
+batch it lands in.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synthvid.manifests.seeds import substream
-
+from .. import draws
 from ..model import IMAGENET_MEAN, IMAGENET_STD
 from .randaugment import RandAugmentOptions, apply_ops, sample_ops
 
@@ -36,9 +36,9 @@ class AugmentOptions:
 
 
 def normalize(frames: torch.Tensor) -> torch.Tensor:
-    """(T, 3, H, W) uint8 -> float, ImageNet-normalised."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    """(T, 3, H, W) uint8 -> float, ImageNet-normalised, on the frames' device."""
+    mean = torch.tensor(IMAGENET_MEAN, device=frames.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=frames.device).view(1, 3, 1, 1)
     return (frames.float() / 255.0 - mean) / std
 
 
@@ -78,10 +78,12 @@ def erase_box(height: int, width: int, options: AugmentOptions, rng: np.random.G
     return None
 
 
-def augment_clip(frames: np.ndarray, rng: np.random.Generator,
-                 options: AugmentOptions = AugmentOptions()) -> torch.Tensor:
-    """(T, H, W, 3) uint8 frames -> (3, T, size, size) float training clip."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)          # (T, 3, H, W)
+def augment_clip(frames, rng: np.random.Generator, options: AugmentOptions = AugmentOptions()) -> torch.Tensor:
+    """(T, H, W, 3) uint8 frames (a numpy array, or a tensor on any device: the clip is augmented where it
+    is) -> (3, T, size, size) float training clip. The draws are the same wherever it runs."""
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(np.ascontiguousarray(frames))
+    x = frames.permute(0, 3, 1, 2)                                                      # (T, 3, H, W)
     if options.randaug is not None:
         x = apply_ops(x, sample_ops(rng, options.randaug))
     x = normalize(x)
@@ -94,13 +96,12 @@ def augment_clip(frames: np.ndarray, rng: np.random.Generator,
     if box is not None:
         top, left, h, w = box
         noise = rng.standard_normal((x.shape[0], 3, h, w), dtype=np.float32)
-        x[..., top:top + h, left:left + w] = torch.from_numpy(noise)
+        x[..., top:top + h, left:left + w] = torch.from_numpy(noise).to(x.device)
     return x.permute(1, 0, 2, 3).contiguous()
 
 
-def augment_repeats(frames: np.ndarray, *, seed: int, index: int, epoch: int, num_sample: int = 2,
+def augment_repeats(frames, *, seed: int, index: int, epoch: int, num_sample: int = 2,
                     options: AugmentOptions = AugmentOptions()) -> list[torch.Tensor]:
     """Repeated augmentation: `num_sample` independently augmented clips of one decoded video (VideoMAE's
     num_sample; the lr is scaled by the batch of videos, not of clips)."""
-    return [augment_clip(frames, substream(seed, index, f"finetune-augment/{epoch}/{r}"), options)
-            for r in range(num_sample)]
+    return [augment_clip(frames, draws.augment(seed, epoch, index, r), options) for r in range(num_sample)]

@@ -36,6 +36,7 @@ class PretrainedWeights:
     layout: str                      # layouts.SYNTHVID / OFFICIAL_PRETRAIN / OFFICIAL_FINETUNE
     source: str                      # the file, for messages
     model_config: dict | None = None  # synthvid checkpoints record their model
+    run_config: dict | None = None    # and their run's resolved configuration (config.json: classes, recipe)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def read_weights(path: str) -> PretrainedWeights:
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: not a checkpoint (a {type(raw).__name__})")
     cfg = raw.get("model_config") if raw.get("format") == 1 else None
+    run_config = raw.get("config") if raw.get("format") == 1 and isinstance(raw.get("config"), dict) else None
     state = next((raw[k] for k in ("model", "module") if isinstance(raw.get(k), dict)), raw)
     if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: holds no state dict of tensors (keys {', '.join(list(raw)[:6])})")
@@ -64,7 +66,7 @@ def read_weights(path: str) -> PretrainedWeights:
         state = state if layout == SYNTHVID else official_to_synthvid(state)
     except LayoutError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    return PretrainedWeights(state=state, layout=layout, source=path, model_config=cfg)
+    return PretrainedWeights(state=state, layout=layout, source=path, model_config=cfg, run_config=run_config)
 
 
 def infer_model_config(weights: PretrainedWeights, **overrides) -> ModelConfig:

@@ -26,8 +26,9 @@ FORMATS = ("videomae", "hf")
 def pretraining_model(weights: PretrainedWeights) -> VideoMAE:
     """The full pretraining model (decoder included) of synthvid or official pretraining weights, loaded
     strictly."""
-    if weights.layout == OFFICIAL_FINETUNE:
-        raise CheckpointError(f"{weights.source}: a fine-tuned classifier has no decoder to export")
+    if weights.layout == OFFICIAL_FINETUNE or "fc_norm.weight" in weights.state:
+        raise CheckpointError(f"{weights.source}: a fine-tuned classifier (no decoder); export and the feature "
+                              "maps take a pretraining checkpoint")
     model = VideoMAE(infer_model_config(weights))
     try:
         model.load_state_dict(weights.state, strict=True)

@@ -77,8 +77,10 @@ def accuracy(probs: np.ndarray, labels, classes) -> Accuracy:
 
 
 def relative_robustness(clean: float, corrupted: float) -> float:
-    """1 - (clean - corrupted) / clean: the share of clean accuracy kept under a corruption (Schiappa et al.'s
-    relative robustness; the paper's Fig 3 compares accuracies, spec G gives no formula)."""
+    """1 - (clean - corrupted) / clean: the share of clean accuracy kept under a corruption. Schiappa et al.
+    (CVPR 2023), whose UCF101-P this is, define it so (relative robustness; their absolute robustness is
+    1 - (clean - corrupted) with accuracies as fractions) and average it over corruptions and severities;
+    the paper's Fig 3 shows accuracies and spec G gives no formula."""
     if clean <= 0:
         raise ValueError("relative robustness needs a clean accuracy above 0")
     return 1.0 - (clean - corrupted) / clean
@@ -89,3 +91,8 @@ def mean_relative_robustness(clean: float, corrupted: dict) -> float:
     if not corrupted:
         raise ValueError("no corrupted accuracies")
     return float(np.mean([relative_robustness(clean, a) for a in corrupted.values()]))
+
+
+def absolute_robustness(clean: float, corrupted: float) -> float:
+    """1 - (clean - corrupted), accuracies as fractions (Schiappa et al.'s absolute robustness)."""
+    return 1.0 - (clean - corrupted)

@@ -4,7 +4,7 @@ VideoMAE's settings: mixup alpha 0.8, cutmix alpha 1.0, applied to every batch (
 with probability 0.5, one lambda per batch ('batch' mode, each clip mixed with the batch reversed), label
 smoothing 0.1 folded into the mixed targets, SoftTargetCrossEntropy. timm's Mixup indexes x[:, :, y, x] and
 on a (B, C, T, H, W) batch cuts T and H; here the box is cut over the last two axes (H, W) only, so it is the
-same box in every frame. Draws come from the generator the caller passes (substream(seed, step, "mixup")),
+same box in every frame. Draws come from the generator the caller passes (draws.mixup(seed, rank, step)),
 not from global state.
 """
 
