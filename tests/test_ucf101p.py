@@ -154,6 +154,7 @@ def test_payload_auto_keeps_noise_lossless_and_jpegs_the_rest(ingested, corrupte
 @pytest.mark.parametrize("args, message", [
     (["--corruption", "fog"], "unknown corruption 'fog'"),
     (["--severity", "6"], "severity '6': levels are 1-5"),
+    (["--stride", "0"], "--stride 0: keep every N-th frame, N >= 1"),
 ])
 def test_bad_requests_are_one_clear_line(ingested, tmp_path, capsys, args, message):
     assert cli_main(["corrupt", ingested[1], "--out", str(tmp_path), *args]) == 2

@@ -20,10 +20,12 @@ Randomness: video i's draws come from manifests.seeds.substream(seed, i, "ucf101
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from synthvid.manifests import layout
 from synthvid.manifests.payload import DEFAULT_QUALITY, Limits, PayloadSpec, avi, open_payload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
 from synthvid.manifests.storage import COMPLETE, Store, datasets_under, join, url_to_fs
@@ -44,7 +46,7 @@ ROW_FIELDS = ("key", "index", "shard", "members", "payload_offset", "payload_byt
 
 
 @dataclass(frozen=True)
-class TestSet:
+class SourceSet:
     """An ingested (labelled) set the corruptions read, by byte range."""
     url: str
     card: dict
@@ -70,10 +72,11 @@ class TestSet:
         return data
 
 
-def open_test_set(url: str, storage_options: dict | None = None) -> TestSet:
+def open_test_set(url: str, storage_options: dict | None = None) -> SourceSet:
     """The labelled set at `url`, or the one test set of an ingest folder holding several sets."""
+    url = os.path.abspath(url) if "://" not in url else url      # workers may start elsewhere
     fs, path = url_to_fs(url, storage_options)
-    if not fs.exists(join(path, "card.json")):
+    if not fs.exists(join(path, layout.CARD)):
         tests = [join(url, name) for name, state in datasets_under(fs, path).items()
                  if state == COMPLETE and _part(join(url, name), storage_options) == "test"]
         if len(tests) != 1:
@@ -84,7 +87,7 @@ def open_test_set(url: str, storage_options: dict | None = None) -> TestSet:
     if "classes" not in ds.card or "split" not in ds.card:
         raise BuildError(f"{url}: not a labelled set (its card has no classes and split); make one with `ingest`")
     rows = tuple({k: r[k] for k in ROW_FIELDS} for r in ds.samples.to_pylist())
-    return TestSet(url, ds.card, rows, dict(storage_options or {}))
+    return SourceSet(url, ds.card, rows, dict(storage_options or {}))
 
 
 def _part(url: str, storage_options: dict | None) -> str | None:
@@ -97,7 +100,7 @@ def _part(url: str, storage_options: dict | None) -> str | None:
 @dataclass(frozen=True)
 class CorruptedSet:
     """One (corruption, severity) of a test set, as a ShardSource (factory.pipeline.jobs)."""
-    source: TestSet
+    source: SourceSet
     corruption: str
     severity: int
     seed: int
@@ -185,11 +188,13 @@ class CorruptRequest:
     quality: int = DEFAULT_QUALITY
 
 
-def corrupted_sets(source: TestSet, request: CorruptRequest) -> list[CorruptedSet]:
+def corrupted_sets(source: SourceSet, request: CorruptRequest) -> list[CorruptedSet]:
     dataset = source.card["split"].get("dataset")
-    stride = request.stride or STRIDES.get(dataset)
-    if stride is None or stride < 1:
+    stride = request.stride if request.stride is not None else STRIDES.get(dataset)
+    if stride is None:
         raise BuildError(f"{source.url}: no default test stride for dataset {dataset!r}; give --stride N")
+    if stride < 1:
+        raise BuildError(f"--stride {stride}: keep every N-th frame, N >= 1")
     if request.short_side < 16:
         raise BuildError(f"--short-side {request.short_side}: too small for a test crop")
     return [CorruptedSet(source, name, severity, request.seed, stride, request.short_side,
@@ -201,7 +206,7 @@ def payload_for(corruption: str, payload: str, quality: int) -> PayloadSpec:
     """`auto`: lossless svf for the noise corruptions, svj for the others. Measured on 320x240 video
     (benchmarks/realvideo_throughput.py, README): noise does not compress, so svj saves only ~2.4x there
     while its JPEG error (33 dB at quality 93) reshapes the noise being tested; on the other corruptions svj
-    is 3-8x smaller at 42-51 dB, below what a classifier sees."""
+    is 3-8x smaller at 42-51 dB."""
     if payload == "auto":
         payload = "svf" if CORRUPTIONS[corruption].category == "noise" else "svj"
     return PayloadSpec(payload, quality=quality)
