@@ -1,4 +1,5 @@
-"""synthvid-factory: list, build, build-pool, verify, preview and publish procedural video datasets."""
+"""synthvid-factory: list, build, build-pool, verify, preview and publish procedural video datasets; ingest
+real labelled videos (UCF101, HMDB51) and corrupt them (UCF101-P) for evaluation."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .generate.recipe import from_variant, load_recipe
 from .generate.variants import NotBuildableError, UnknownVariantError, get_variant, list_variants
 from .pipeline.build import BuildError, BuildOptions, build_pools, build_variants
 from .pipeline.publish import PublishError, publish
+from .realvideo.commands import cmd_corrupt, cmd_ingest
 from .tools import arguments
 
 PROG = "synthvid-factory"
@@ -231,7 +233,7 @@ def parser() -> argparse.ArgumentParser:
                     help="print the synthvid version and commit, then exit")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {"list": cmd_list, "build": cmd_build, "build-pool": cmd_build_pool, "verify": cmd_verify,
-                "preview": cmd_preview, "publish": cmd_publish}
+                "preview": cmd_preview, "publish": cmd_publish, "ingest": cmd_ingest, "corrupt": cmd_corrupt}
     for name, command in commands.items():
         arguments.add_command(sub, name).set_defaults(func=command)
     return ap

@@ -19,11 +19,12 @@ SAMPLE_SCHEMA = pa.schema([
     pa.field("height", pa.int32(), nullable=False),
     pa.field("width", pa.int32(), nullable=False),
     pa.field("fps", pa.float32(), nullable=False),
-    pa.field("payload_sha256", pa.string(), nullable=False),   # of the .svf member's bytes
-    pa.field("frames_hash", pa.string(), nullable=False),      # "xxh3_128:<hex>" of the raw rendered frames
+    pa.field("payload_sha256", pa.string(), nullable=False),   # of the payload member's bytes (.svf, .svj, .avi)
+    pa.field("frames_hash", pa.string(), nullable=False),      # "xxh3_128:<hex>" of the raw frames (avi: as decoded)
     pa.field("payload_offset", pa.int64(), nullable=True),     # byte offset of the payload's data in the shard
     pa.field("payload_bytes", pa.int64(), nullable=True),      # (random access by range read)
-    pa.field("label", pa.string(), nullable=True),              # real-video ingestion (later)
+    pa.field("label", pa.string(), nullable=True),             # labelled sets: the class name
+    pa.field("label_index", pa.int32(), nullable=True),        # its index in the card's "classes"
     pa.field("source", pa.string(), nullable=True),
 ], metadata={"synthvid.schema_version": str(SCHEMA_VERSION)})
 

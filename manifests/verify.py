@@ -7,8 +7,8 @@ import hashlib
 import tarfile
 from dataclasses import dataclass, field
 
-from . import layout
 from .hashing import HashingReader
+from .payload import payload_extensions
 from .reader import open_dataset
 
 
@@ -31,7 +31,7 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
     expected: dict[str, dict[str, str]] = {}
     for row in ds.samples.select(["shard", "key", "payload_sha256", "members"]).to_pylist():
         expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"])
-    frames_suffix = "." + layout.FRAMES_EXT
+    payload_kinds = set(payload_extensions())     # the payload member is found by its extension
     for shard in ds.shards:
         report.shards += 1
         path = f"{ds.path}/{shard.name}"
@@ -53,7 +53,7 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
                     for member in tar:
                         key, _, ext = member.name.partition(".")
                         seen.setdefault(key, []).append(member.name)
-                        if member.name.endswith(frames_suffix):
+                        if ext in payload_kinds:
                             data = tar.extractfile(member).read()
                             want = expected.get(shard.name, {}).get(key, (None,))[0]
                             if hashlib.sha256(data).hexdigest() != want:

@@ -295,11 +295,11 @@ def test_every_flag_has_help_one_spelling_and_version(capsys):
     from synthvid.factory.cli import parser
 
     commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == {"list", "build", "build-pool", "verify", "preview", "publish"}
+    assert set(commands) == {"list", "build", "build-pool", "verify", "preview", "publish", "ingest", "corrupt"}
     for name, p in commands.items():
         for action in p._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
-    for name in ("build", "build-pool", "verify", "preview", "publish"):
+    for name in ("build", "build-pool", "verify", "preview", "publish", "ingest", "corrupt"):
         assert "--storage-option" in commands[name]._option_string_actions, name
     for name in ("build", "build-pool"):
         assert "--pool-device" in commands[name]._option_string_actions and \

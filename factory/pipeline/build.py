@@ -70,6 +70,13 @@ def build_pools(pool_recipes: list, options: BuildOptions, folders: list[str] | 
         return build_datasets(jobs, options, distributor, "pool item")
 
 
+def build_jobs(jobs: list[DatasetJob], options: BuildOptions) -> list[BuildResult]:
+    """Datasets of ready-made jobs (ingest, corrupt): the output checked, then plan -> run -> finalise."""
+    _check_output(options)
+    with open_distributor(options) as distributor:
+        return build_datasets(jobs, options, distributor)
+
+
 def pool_device(device: str, gpus: float) -> str:
     """Where StyleGAN pool items render: "cuda" when asked, or when "auto" and the workers have GPUs."""
     if device not in DEVICES:
@@ -81,19 +88,25 @@ def pool_device(device: str, gpus: float) -> str:
 
 def build_datasets(jobs: list[DatasetJob], options: BuildOptions, distributor: Distributor,
                    unit: str = "video") -> list[BuildResult]:
-    """plan -> run -> finalise for `jobs`; every dataset with a failed shard is named in one BuildError
-    (the others are finalised)."""
+    """plan -> run -> finalise for `jobs`; every dataset with a failed shard, or with skipped items that
+    `options.allow_skipped` does not allow, is named in one BuildError (the others are finalised)."""
     started = time.time()
     with planned(jobs, options) as plans:
         run(plans, options, distributor, unit)
+        refused = [] if options.allow_skipped else [(p.job.name, s, item) for p in plans for s, item in p.skipped()]
         for plan in plans:
-            if not plan.result.failed:
+            if not plan.result.failed and not any(name == plan.job.name for name, _, _ in refused):
                 finalise(plan, started, options.workers)
     failed = [(p.job.name, shard, why) for p in plans for shard, why in p.result.failed]
     if failed:
         lines = "\n".join(f"  {name}/{shard}: {why}" for name, shard, why in failed)
         raise BuildError(f"{len(failed)} shard(s) failed after {options.max_retries} retries:\n{lines}\n"
                          "Fix the cause and run the same command again: committed shards are kept.")
+    if refused:
+        lines = "\n".join(f"  {name}/{item['key']}: {item['reason']}" for name, _, item in refused)
+        raise BuildError(f"{len(refused)} item(s) could not be read:\n{lines}\nRepair them and run the same command "
+                         "again (only their shards are rebuilt), or allow leaving them out (ingest: "
+                         "--skip-unreadable), named and counted in the card.")
     return [p.result for p in plans]
 
 

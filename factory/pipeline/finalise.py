@@ -60,5 +60,13 @@ def _card(plan: DatasetPlan, markers: list[dict], manifests: dict) -> dict:
         "totals": {"videos": len(samples), "shards": len(shards), "frames": sum(r["frames"] for r in samples),
                    "bytes": sum(s["bytes"] for s in shards)},
         "manifests": manifests,
+        **_skipped(markers),
         **job.source.card_extra(),
     }
+
+
+def _skipped(markers: list[dict]) -> dict:
+    """The card's `skipped` entry: items the source could not produce (unreadable videos), by key with the
+    reason. Only present when there are some (synthetic sets never skip)."""
+    skipped = [item for m in markers for item in m["shard"].get("skipped", ())]
+    return {"skipped": {"count": len(skipped), "items": skipped}} if skipped else {}

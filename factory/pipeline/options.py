@@ -27,6 +27,7 @@ class BuildOptions:
     images: str | None = None             # natural images for image pools (default: bundled photographs)
     pool_urls: dict = field(default_factory=dict, repr=False)         # {kind: URL} of built pools to use
     device: str = "auto"                  # StyleGAN pool items: auto (cuda when the cluster has GPUs), cpu, cuda
+    allow_skipped: bool = False           # finish although a source skipped items (named in the card); else fail
 
 
 @dataclass

@@ -27,6 +27,10 @@ class DatasetPlan:
     def pending(self) -> list[int]:
         return [i for i in range(self.job.num_shards) if i not in self.markers]
 
+    def skipped(self) -> list[tuple[str, dict]]:
+        """(shard name, {"key", "index", "reason"}) of every item a source skipped, in shard order."""
+        return [(m["shard"]["name"], s) for _, m in sorted(self.markers.items()) for s in m["shard"].get("skipped", ())]
+
 
 @contextlib.contextmanager
 def planned(jobs: list[DatasetJob], options: BuildOptions):
@@ -40,17 +44,18 @@ def planned(jobs: list[DatasetJob], options: BuildOptions):
             store = Store(job.url, options.storage_options)
             store.makedirs(layout.COMMIT_DIR)
             locks.enter_context(BuildLock(store))
-            plans.append(_plan(job, store, options.overwrite))
+            plans.append(_plan(job, store, options))
         yield plans
 
 
-def _plan(job: DatasetJob, store: Store, overwrite: bool) -> DatasetPlan:
+def _plan(job: DatasetJob, store: Store, options: BuildOptions) -> DatasetPlan:
     fingerprint = job.fingerprint()
-    _clear_the_way(job, store, fingerprint, overwrite)
+    _clear_the_way(job, store, fingerprint, options.overwrite)
     plan = DatasetPlan(job, store, fingerprint, BuildResult(job.name, job.url))
     for index in range(job.num_shards):
         marker = committed_marker(store, job.shard_name(index), fingerprint)
-        if marker is not None:
+        # A shard that skipped items is built again unless skips are allowed, so a repaired source gets in.
+        if marker is not None and (options.allow_skipped or not marker["shard"].get("skipped")):
             plan.markers[index] = marker
     plan.result.shards_kept = len(plan.markers)
     return plan

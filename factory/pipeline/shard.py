@@ -2,7 +2,8 @@
 
 A shard is a pure function of (source, seed, shard index, count, per shard): fixed member order, GNU tar
 headers with mtime 0, uid/gid 0, empty owner names, mode 0444, no PAX records. It is hashed on its way
-to disk, so it is never read back to hash it.
+to disk, so it is never read back to hash it. An item its source skips (`SkipSample`: an unreadable video)
+is left out and listed in the shard row's `skipped` (present only when something was skipped).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tarfile
 from synthvid.manifests import layout
 from synthvid.manifests.hashing import HashingWriter
 
-from .sample import encode_sample
+from .sample import SkipSample, encode_sample
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -30,12 +31,16 @@ def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int,
     """Write shard `shard_index` to `path`. Returns (shard row, sample rows). `source` is a ShardSource
     (factory.pipeline.jobs): a variant Recipe or a PoolRecipe."""
     name = layout.shard_name(source.name, shard_index)
-    rows = []
+    rows, skipped = [], []
     with open(path, "wb") as raw:
         hashing = HashingWriter(raw)
         with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
             for index in layout.shard_range(shard_index, count, per_shard):
-                members, row = encode_sample(*source.render_sample(seed, index))
+                try:
+                    members, row = encode_sample(*source.render_sample(seed, index))
+                except SkipSample as e:
+                    skipped.append({"key": layout.sample_key(index), "index": index, "reason": str(e)})
+                    continue
                 offsets = {}
                 for member, data in members:
                     if len(member) >= 100:
@@ -45,4 +50,5 @@ def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int,
                 payload_member, payload = members[0]
                 rows.append({**row, "shard": name, "payload_offset": offsets[payload_member],
                              "payload_bytes": len(payload)})
-    return {"name": name, "count": len(rows), "bytes": hashing.size, "sha256": hashing.sha.hexdigest()}, rows
+    shard = {"name": name, "count": len(rows), "bytes": hashing.size, "sha256": hashing.sha.hexdigest()}
+    return ({**shard, "skipped": skipped} if skipped else shard), rows

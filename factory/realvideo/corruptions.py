@@ -250,13 +250,15 @@ CORRUPTIONS: dict[str, Corruption] = {c.name: c for c in [
 ]}
 
 
-def stream_name(name: str, severity: int) -> str:
-    """The seed sub-stream of one (corruption, severity); the video index is the other key."""
-    return f"ucf101p/{name}/{severity}"
+def stream_name(name: str, severity: int, view: int = 0) -> str:
+    """The seed sub-stream of one (corruption, severity) and test view (crop) of a video; the video index is
+    the other key. View 0 is the whole video's stream."""
+    return f"ucf101p/{name}/{severity}" + (f"/view{view}" if view else "")
 
 
-def corrupt(clip: np.ndarray, name: str, severity: int, *, seed: int, index: int) -> np.ndarray:
-    """Corruption `name` at `severity` (1-5) of video `index`, drawn from substream(seed, index, ...)."""
+def corrupt(clip: np.ndarray, name: str, severity: int, *, seed: int, index: int, view: int = 0) -> np.ndarray:
+    """Corruption `name` at `severity` (1-5) of video `index` (its test crop `view`), drawn from
+    substream(seed, index, stream_name(name, severity, view))."""
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r}; choose from {', '.join(CORRUPTIONS)}")
     if severity not in SEVERITIES:
@@ -264,7 +266,7 @@ def corrupt(clip: np.ndarray, name: str, severity: int, *, seed: int, index: int
     if clip.dtype != np.uint8 or clip.ndim != 4 or clip.shape[-1] != 3 or clip.shape[0] == 0:
         raise ValueError(f"expected a (T, H, W, 3) uint8 clip with T >= 1, got {clip.dtype} {clip.shape}")
     c = CORRUPTIONS[name]
-    return c.fn(clip, c.params[severity - 1], substream(seed, index, stream_name(name, severity)))
+    return c.fn(clip, c.params[severity - 1], substream(seed, index, stream_name(name, severity, view)))
 
 
 def _int_range(text: str, what: str) -> list[int]:

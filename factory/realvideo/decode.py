@@ -4,8 +4,9 @@ Real datasets are untrusted input: a file may be truncated, not a video at all, 
 duration. Every limit is checked before the work or allocation it bounds (frame size before decoding, the
 frame count and decoded bytes while decoding), and every failure is one VideoDecodeError naming the file.
 The same bytes and PyAV/FFmpeg versions give the same frames: decoding is a pure function of the stream.
-Either carrier of real video can use this: a shard that keeps the source bytes decodes them here at training
-time, and an ingest that transcodes decodes the source here once.
+This reads a source file of any container FFmpeg knows, for people and tests; ingested shards keep AVI files
+as the `avi` payload kind, read by manifests.payload.avi with the same decoder and the same truncation rule
+(`count_slack`), so both give the same frames of the same file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+
+from synthvid.manifests.payload.avi import count_slack
 
 
 class VideoDecodeError(RuntimeError):
@@ -30,9 +33,8 @@ class DecodeLimits:
     max_pixels: int = 1920 * 1088           # width x height of a frame
     max_seconds: float = 3600.0             # stream duration when the container states one
     max_bytes: int = 4 << 30                # RGB bytes of the frames kept
-    # A truncated file decodes its first frames without complaint; when the container states a frame count,
-    # decoding fewer than this share of it is an error. (Headers of intact files can be off by a frame.)
-    min_decoded_share: float = 0.95
+    # A truncated file decodes its first frames without complaint: when the container states a frame count,
+    # decoding more than count_slack(count) fewer is an error (intact files can be a frame or two off).
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def decode_video(source, *, name: str | None = None, limits: DecodeLimits = Deco
         raise VideoDecodeError(f"{label}: not a readable video ({type(e).__name__}: {str(e)[:200]})") from None
     if not kept:
         raise VideoDecodeError(f"{label}: no frames decoded")
-    if promised and decoded < limits.min_decoded_share * promised:
+    if promised and promised - decoded > count_slack(promised):
         raise VideoDecodeError(f"{label}: truncated or corrupt: the container states {promised} frames, "
                                f"{decoded} decoded")
     return DecodedVideo(frames=np.stack(kept), fps=fps, decoded=decoded)

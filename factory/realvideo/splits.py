@@ -10,13 +10,18 @@ Anything that does not fit the layout is a SplitError naming the file (and line)
 that classInd.txt does not define, a label that disagrees with classInd.txt, a listed video that is not on
 disk, an empty class folder, a video listed twice. Videos that are deliberately left out (HMDB51 flag 0,
 files on disk that no list names) are not errors: the table names and counts them.
+
+Both folders may be local paths or any fsspec URL (`SplitOptions.storage_options`); a folder is listed
+once, two levels deep.
 """
 
 from __future__ import annotations
 
-import os
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from synthvid.manifests.storage import join, url_to_fs
 
 SPLIT_NUMBERS = (1, 2, 3)
 TRAIN, TEST = "train", "test"
@@ -41,6 +46,7 @@ class SplitOptions:
     # A listed video that is not on disk: "error" (the default: an official copy has every file), or "skip"
     # (named and counted in SplitTable.missing), for a partial copy.
     on_missing: str = "error"
+    storage_options: dict = field(default_factory=dict, repr=False, compare=False)   # for fsspec URLs
 
     def __post_init__(self):
         if self.split not in SPLIT_NUMBERS:
@@ -70,35 +76,49 @@ class SplitTable:
 # ----------------------------------------------------------------------------------------------------------
 # Shared pieces.
 
-def _lines(path: str) -> list[tuple[int, list[str]]]:
+def _lines(path: str, options: SplitOptions) -> list[tuple[int, list[str]]]:
     """(1-based line number, whitespace-split fields) of every non-blank line. The official lists have CRLF
     line ends and trailing spaces; both are whitespace here."""
+    fs, where = url_to_fs(path, options.storage_options)
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except FileNotFoundError:
+        text = fs.cat_file(where).decode("utf-8")
+    except (FileNotFoundError, IsADirectoryError):
         raise SplitError(f"{path}: no such file") from None
     except UnicodeDecodeError as e:
         raise SplitError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     return [(n, line.split()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _class_folders(root: str, extensions: tuple[str, ...]) -> dict[str, set[str]]:
+def _listing(folder: str, options: SplitOptions, depth: int) -> dict[str, str]:
+    """'relative/path' -> 'directory' | 'file' of everything `depth` levels deep under `folder`, hidden
+    entries left out."""
+    fs, path = url_to_fs(folder, options.storage_options)
+    if not fs.isdir(path):
+        raise SplitError(f"{folder}: not a folder")
+    base = path.rstrip("/") + "/"
+    found = {}
+    for full, info in fs.find(path, maxdepth=depth, withdirs=True, detail=True).items():
+        rel = full[len(base):] if full.startswith(base) else ""
+        if rel and not any(part.startswith(".") for part in rel.split("/")):
+            found[rel] = info.get("type", "file")
+    return found
+
+
+def _class_folders(root: str, options: SplitOptions) -> dict[str, set[str]]:
     """Class folder -> video file names in it. Hidden entries are ignored; an empty class folder is an error."""
-    if not os.path.isdir(root):
-        raise SplitError(f"{root}: not a folder")
-    folders = {}
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
-        if name.startswith(".") or not os.path.isdir(folder):
-            continue
-        videos = {f for f in os.listdir(folder) if f.lower().endswith(extensions) and not f.startswith(".")}
+    extensions = options.extensions
+    listing = _listing(root, options, depth=2)
+    folders: dict[str, set[str]] = {rel: set() for rel, kind in listing.items() if "/" not in rel and kind == "directory"}
+    for rel, kind in listing.items():
+        folder, _, name = rel.partition("/")
+        if name and kind != "directory" and folder in folders and name.lower().endswith(extensions):
+            folders[folder].add(name)
+    for name, videos in sorted(folders.items()):
         if not videos:
-            raise SplitError(f"{folder}: class folder holds no {'/'.join(extensions)} video")
-        folders[name] = videos
+            raise SplitError(f"{join(root, name)}: class folder holds no {'/'.join(extensions)} video")
     if not folders:
         raise SplitError(f"{root}: no class folders")
-    return folders
+    return dict(sorted(folders.items()))
 
 
 def _check_folders(folders: dict[str, set[str]], classes: list[str], where: str) -> None:
@@ -124,7 +144,7 @@ class _Collector:
         if path in self.seen:
             raise SplitError(f"{where}: {path} is listed twice (first at {self.seen[path]})")
         self.seen[path] = where
-        if os.path.basename(path) not in self.folders[class_name]:
+        if posixpath.basename(path) not in self.folders[class_name]:
             if self.options.on_missing == "error":
                 raise SplitError(f"{where}: {path} is not in the dataset folder")
             self.missing.append(path)
@@ -155,9 +175,9 @@ def _video_path(text: str, extensions: tuple[str, ...], where: str) -> tuple[str
 # ----------------------------------------------------------------------------------------------------------
 # UCF101.
 
-def parse_class_index(path: str) -> list[str]:
+def parse_class_index(path: str, options: SplitOptions = SplitOptions()) -> list[str]:
     """classInd.txt -> class names in label order (line "1 ApplyEyeMakeup" is label 0)."""
-    rows = _lines(path)
+    rows = _lines(path, options)
     by_index: dict[int, tuple[str, int]] = {}
     for n, fields in rows:
         if len(fields) != 2 or not fields[0].isdigit():
@@ -176,7 +196,7 @@ def parse_class_index(path: str) -> list[str]:
 
 
 def _ucf_list(path: str, split: str, classes: list[str], found: _Collector) -> None:
-    for n, fields in _lines(path):
+    for n, fields in _lines(path, found.options):
         where = f"{path}:{n}"
         # trainlist lines carry the 1-based label; testlist lines are the path alone.
         if len(fields) not in ((2,) if split == TRAIN else (1, 2)):
@@ -192,12 +212,12 @@ def _ucf_list(path: str, split: str, classes: list[str], found: _Collector) -> N
 
 
 def parse_ucf101(root: str, lists_dir: str, options: SplitOptions = SplitOptions()) -> SplitTable:
-    classes = parse_class_index(os.path.join(lists_dir, "classInd.txt"))
-    folders = _class_folders(root, options.extensions)
-    _check_folders(folders, classes, os.path.join(lists_dir, "classInd.txt"))
+    classes = parse_class_index(join(lists_dir, "classInd.txt"), options)
+    folders = _class_folders(root, options)
+    _check_folders(folders, classes, join(lists_dir, "classInd.txt"))
     found = _Collector(folders, options)
-    _ucf_list(os.path.join(lists_dir, f"trainlist0{options.split}.txt"), TRAIN, classes, found)
-    _ucf_list(os.path.join(lists_dir, f"testlist0{options.split}.txt"), TEST, classes, found)
+    _ucf_list(join(lists_dir, f"trainlist0{options.split}.txt"), TRAIN, classes, found)
+    _ucf_list(join(lists_dir, f"testlist0{options.split}.txt"), TEST, classes, found)
     return found.table("ucf101", classes)
 
 
@@ -207,20 +227,18 @@ def parse_ucf101(root: str, lists_dir: str, options: SplitOptions = SplitOptions
 HMDB_FLAGS = {"0": None, "1": TRAIN, "2": TEST}
 
 
-def _hmdb_split_files(splits_dir: str, split: int) -> dict[str, str]:
+def _hmdb_split_files(splits_dir: str, options: SplitOptions) -> dict[str, str]:
     """Class name -> its split file, from the names '<class>_test_split<N>.txt'."""
-    if not os.path.isdir(splits_dir):
-        raise SplitError(f"{splits_dir}: not a folder")
-    suffix = f"_test_split{split}.txt"
-    files = {name[:-len(suffix)]: os.path.join(splits_dir, name)
-             for name in sorted(os.listdir(splits_dir)) if name.endswith(suffix) and len(name) > len(suffix)}
+    suffix = f"_test_split{options.split}.txt"
+    files = {name[:-len(suffix)]: join(splits_dir, name) for name, kind in sorted(_listing(splits_dir, options, 1).items())
+             if kind != "directory" and name.endswith(suffix) and len(name) > len(suffix)}
     if not files:
         raise SplitError(f"{splits_dir}: no '<class>{suffix}' files")
     return files
 
 
 def _hmdb_list(path: str, class_name: str, label: int, found: _Collector) -> None:
-    for n, fields in _lines(path):
+    for n, fields in _lines(path, found.options):
         where = f"{path}:{n}"
         if len(fields) != 2 or fields[1] not in HMDB_FLAGS:
             raise SplitError(f"{where}: expected '<video>.avi <0|1|2>', got {' '.join(fields)!r}")
@@ -232,9 +250,9 @@ def _hmdb_list(path: str, class_name: str, label: int, found: _Collector) -> Non
 
 
 def parse_hmdb51(root: str, splits_dir: str, options: SplitOptions = SplitOptions()) -> SplitTable:
-    files = _hmdb_split_files(splits_dir, options.split)
+    files = _hmdb_split_files(splits_dir, options)
     classes = sorted(files)
-    folders = _class_folders(root, options.extensions)
+    folders = _class_folders(root, options)
     _check_folders(folders, classes, splits_dir)
     found = _Collector(folders, options)
     for label, class_name in enumerate(classes):

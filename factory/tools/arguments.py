@@ -3,13 +3,16 @@
 - `--storage-option KEY=VALUE` (repeatable; dotted keys nest, values parse as JSON where they can) on every
   command that reads or writes a store;
 - `--pool-device auto|cpu|cuda` wherever StyleGAN pool items may be rendered;
-- `--workers`, `--ray-address`, `--overwrite`, `--no-progress` with one meaning on `build` and `build-pool`.
+- `--workers`, `--ray-address`, `--overwrite`, `--no-progress` with one meaning on `build`, `build-pool`,
+  `ingest` and `corrupt`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+
+from synthvid.manifests.payload import DEFAULT_QUALITY
 
 from ..pipeline.options import DEFAULT_VIDEOS_PER_SHARD, DEVICES, PAPER_VIDEOS
 from ..pipeline.publish import DEFAULT_THREADS
@@ -182,5 +185,54 @@ def _publish(sub):
     return p
 
 
+def _ingest(sub):
+    p = sub.add_parser("ingest", help="an official UCF101 / HMDB51 split as two labelled shard sets, "
+                                      "OUT/<dataset>-s<split>-train and -test (videos kept as their .avi bytes)")
+    p.add_argument("dataset", choices=("ucf101", "hmdb51"), help="which official layout ROOT and --splits follow")
+    p.add_argument("root", help="the class folders of .avi videos (UCF-101/, hmdb51/): a path or fsspec URL")
+    p.add_argument("--splits", required=True, metavar="DIR",
+                   help="ucfTrainTestlist/ (classInd.txt, trainlist0N.txt, testlist0N.txt) or "
+                        "testTrainMulti_7030_splits/ (<class>_test_split<N>.txt)")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="official split number (default 1)")
+    p.add_argument("--out", required=True, help="output root, a path or fsspec URL")
+    p.add_argument("--videos-per-shard", type=int, default=DEFAULT_VIDEOS_PER_SHARD, metavar="N",
+                   help=f"videos per tar shard (default {DEFAULT_VIDEOS_PER_SHARD})")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="leave out videos that do not decode (named and counted in the card and on stderr); "
+                        "default: the ingest fails naming them, and the next run re-reads only their shards")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="listed videos absent from ROOT are named, counted skips (a partial copy); default: an error")
+    _runtime(p, "these sets")
+    _storage(p)
+    return p
+
+
+def _corrupt(sub):
+    p = sub.add_parser("corrupt", help="UCF101-P: an ingested test set under the 14 corruptions of the paper's "
+                                       "robustness test, one shard set per corruption and severity, OUT/<name>-s<N>")
+    p.add_argument("source", metavar="URL", help="an ingested test set, or the ingest --out holding exactly one")
+    p.add_argument("--out", required=True, help="output root, a path or fsspec URL")
+    p.add_argument("--corruption", default="all", metavar="all|NAME[,NAME]",
+                   help="all, or names: translate, rotate, static_rotate, shot, speckle, gaussian, impulse, "
+                        "defocus, zoom, jpeg, freeze, box_jumble, jumble, reverse (default all)")
+    p.add_argument("--severity", default="1-5", metavar="1-5|N[,N]", help="severity levels (default 1-5)")
+    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0): draws per (corruption, "
+                                                       "severity, video, crop)")
+    p.add_argument("--stride", type=int, default=None, metavar="N",
+                   help="keep every N-th frame, as the test reads them (default: UCF101 4, HMDB51 2)")
+    p.add_argument("--short-side", type=int, default=224, metavar="PX",
+                   help="resize the short side to PX before corrupting (default 224, the test crop)")
+    p.add_argument("--payload", default="auto", choices=("auto", "svf", "svj"),
+                   help="auto (default): lossless svf for the noise corruptions, whose noise JPEG would reshape, "
+                        "svj for the others (3-8x smaller at 42-51 dB); or svf / svj for every set")
+    p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
+                   help=f"svj JPEG quality (default {DEFAULT_QUALITY})")
+    p.add_argument("--videos-per-shard", type=int, default=DEFAULT_VIDEOS_PER_SHARD, metavar="N",
+                   help=f"videos per tar shard (default {DEFAULT_VIDEOS_PER_SHARD})")
+    _runtime(p, "these sets")
+    _storage(p)
+    return p
+
+
 _COMMANDS = {"list": _list, "build": _build, "build-pool": _build_pool, "verify": _verify, "preview": _preview,
-             "publish": _publish}
+             "publish": _publish, "ingest": _ingest, "corrupt": _corrupt}

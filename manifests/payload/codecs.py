@@ -66,8 +66,12 @@ def _zstd_decode(block, size: int, t: int) -> np.ndarray:
 
 
 def _jpeg_encode(frame: np.ndarray, quality: int) -> bytes:
-    from PIL import Image    # the factory's dependency; readers decode with simplejpeg
+    from PIL import Image, ImageFile    # the factory's dependency; readers decode with simplejpeg
 
+    # With optimize=True Pillow encodes into one buffer of W*H bytes (2*W*H from quality 95), floored at
+    # ImageFile.MAXBLOCK; a high-entropy frame (noise, fine texture) at 4:4:4 needs more and fails with
+    # "broken data stream". The floor is raised to a worst case; it sizes a buffer, never the bytes written.
+    ImageFile.MAXBLOCK = max(ImageFile.MAXBLOCK, 4 * frame.shape[0] * frame.shape[1] + 65536)
     buf = io.BytesIO()
     Image.fromarray(frame, "RGB").save(buf, "JPEG", quality=quality, subsampling=0, optimize=True)
     return buf.getvalue()

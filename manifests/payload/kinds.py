@@ -1,11 +1,12 @@
 """Payload kinds: what a member extension means, how its frames are coded, and how a reader opens one.
 
 Readers dispatch on the member's extension through this one registry (payload_for_extension /
-open_payload); an extension no kind claims is an UnknownPayloadKind error. Both kinds share the container
-(container.py); they differ in the codec of their blocks:
+open_payload); an extension no kind claims is an UnknownPayloadKind error. svf and svj share the container
+(container.py) and differ in the codec of their blocks; avi is a real video's source file (avi.py):
 
     svf   zstd-compressed raw RGB, lossless. Flat variants: lossless is also the smallest there.
     svj   baseline JPEG 4:4:4 per frame. Textured, image and StyleGAN content; GPU-decodable (nvJPEG).
+    avi   a real video's source bytes, unchanged (ingest); read whole, decoded with PyAV. Never encoded here.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ class PayloadKind:
     codec: str
     lossless: bool
     summary: str
+    # Frames by byte range: a head and one block per frame (svf, svj). A source video (avi) is read whole.
+    random_access: bool = True
 
 
 SVF = PayloadKind("svf", codecs.ZSTD, True, "per-frame zstd of raw RGB (lossless)")
 SVJ = PayloadKind("svj", codecs.JPEG, False, "per-frame baseline JPEG 4:4:4, optimised Huffman tables")
-_KINDS = {k.extension: k for k in (SVF, SVJ)}
+AVI = PayloadKind("avi", "source", False, "a real video's source file (AVI), decoded with PyAV", random_access=False)
+_KINDS = {k.extension: k for k in (SVF, SVJ, AVI)}
 
 
 def payload_extensions() -> tuple[str, ...]:
@@ -59,7 +63,8 @@ class PayloadSpec:
     quality: int = DEFAULT_QUALITY      # svj: JPEG quality, 1..100
 
     def __post_init__(self):
-        payload_for_extension(self.kind)
+        if not payload_for_extension(self.kind).random_access:
+            raise ValueError(f"{self.kind} payloads are source files kept as they are, never encoded by synthvid")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"JPEG quality {self.quality} outside 1..100")
 
@@ -150,9 +155,15 @@ def _head_of_kind(prefix, limits: Limits, kind: PayloadKind) -> PayloadHead:
     return head
 
 
-def open_payload(ext: str, data, limits: Limits | None = None) -> FramesPayload:
-    """The payload in member bytes `data`, read as the kind its extension names."""
-    return FramesPayload(data, limits, payload_for_extension(ext))
+def open_payload(ext: str, data, limits: Limits | None = None):
+    """The payload in member bytes `data`, read as the kind its extension names: a FramesPayload, or an
+    AviPayload (same reading interface) for a source video."""
+    kind = payload_for_extension(ext)
+    if kind is AVI:
+        from .avi import AviPayload
+
+        return AviPayload(data, limits)
+    return FramesPayload(data, limits, kind)
 
 
 def read_head(ext: str, read, limits: Limits | None = None, probe: int = 16384,
@@ -163,6 +174,8 @@ def read_head(ext: str, read, limits: Limits | None = None, probe: int = 16384,
     `probe` bytes, enough for the head of a video of ~1,300 frames; a larger head takes one more."""
     limits = limits or DEFAULT_LIMITS
     kind = payload_for_extension(ext)
+    if not kind.random_access:
+        raise PayloadError(f"{kind.extension} payloads have no frame index to range-read: read the whole member")
     clip = (lambda n: n) if size is None else (lambda n: min(n, size))
     asked = clip(probe)
     prefix = bytes(read(0, asked))

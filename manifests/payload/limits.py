@@ -33,6 +33,7 @@ class Limits:
     max_header_bytes: int = 64 * 1024
     max_payload_bytes: int = 1 << 34     # 16 GiB: offsets in the index beyond this are refused
     max_decoded_bytes: int = 1 << 29     # one frames() call: (len(indices), H, W, 3) uint8
+    max_seconds: float = 24 * 3600.0     # a source video's declared duration (the avi kind)
     frames: int | None = None            # expected frame count (manifest `frames`)
     height: int | None = None            # expected height (manifest `height`)
     width: int | None = None             # expected width (manifest `width`)
