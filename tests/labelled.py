@@ -74,9 +74,14 @@ def write_labelled(out: str, videos: list, classes, split=("ucf101", 1, "train")
         data = open(os.path.join(out, shard), "rb").read()
         shard_rows.append({"name": shard, "count": len(meta), "bytes": len(data),
                            "sha256": hashlib.sha256(data).hexdigest()})
-    _write(out, layout.SAMPLES_MANIFEST, rows_to_parquet_bytes(rows, LABELLED_SCHEMA, "key"))
-    _write(out, layout.SHARDS_MANIFEST, rows_to_parquet_bytes(shard_rows, SHARD_SCHEMA, "name"))
+    samples_pq = rows_to_parquet_bytes(rows, LABELLED_SCHEMA, "key")
+    shards_pq = rows_to_parquet_bytes(shard_rows, SHARD_SCHEMA, "name")
+    _write(out, layout.SAMPLES_MANIFEST, samples_pq)
+    _write(out, layout.SHARDS_MANIFEST, shards_pq)
+    digests = {layout.SAMPLES_MANIFEST: hashlib.sha256(samples_pq).hexdigest(),
+               layout.SHARDS_MANIFEST: hashlib.sha256(shards_pq).hexdigest()}
     card = {"schema_version": layout.SCHEMA_VERSION, "variant": name, "classes": list(classes),
+            "manifests": digests, "fingerprint": hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest(),
             "split": {"dataset": split[0], "split": split[1], "part": split[2]},
             "payload": {"kind": ext, "member": ext}, "totals": {"videos": len(videos), "shards": len(shard_rows)}}
     if corruption is not None:

@@ -13,8 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from synthvid.factory.realvideo.corruptions import corrupt
-from synthvid.factory.realvideo.frames import long_side_crops, resize_short_side
+from synthvid.manifests.reader import open_dataset
 from synthvid.trainer.cli import main
 from synthvid.trainer.data import Stats
 from synthvid.trainer.eval.augment import normalize
@@ -67,17 +66,15 @@ def test_multi_view_score_is_the_mean_softmax_of_each_videos_views(sets, one_thr
     assert np.array_equal(got.labels, source.labels())
 
 
-def corrupted_set(out: str, test_videos, name: str, severity: int, crops: int) -> str:
-    """A UCF101-P set as `corrupt` publishes it: the test read (every RATE-th frame), short side 32, then per
-    crop (crops 3, crop-major in time) or on the whole frames (crops 1) the factory's corruption."""
-    videos = []
-    for i, (frames, label) in enumerate(test_videos):
-        read = resize_short_side(frames[::RATE], 32)
-        parts = long_side_crops(read, 32, 3) if crops == 3 else [read]
-        videos.append((np.concatenate([corrupt(p, name, severity, seed=0, index=i) for p in parts]), label))
-    entry = {"name": name, "severity": severity, "seed": 0, "stride": RATE, "short_side": 32, "crops": crops}
-    return write_labelled(out, videos, ("RideBike", "WatchCartoon", "PanPhoto"), ("ucf101", 1, "test"),
-                          corruption=entry)
+def corrupted_set(out: str, test_set: str, name: str, severity: int) -> str:
+    """A UCF101-P set made by the factory's own `corrupt` pipeline from the clean test set (every RATE-th
+    frame, short side 32), so the test reads exactly the layout the factory publishes."""
+    from synthvid.factory.pipeline.options import BuildOptions
+    from synthvid.factory.realvideo.ucf101p import CorruptRequest, corrupt_test_set
+
+    request = CorruptRequest(corruptions=name, severities=str(severity), stride=RATE, short_side=32)
+    corrupt_test_set(test_set, request, BuildOptions(out, per_shard=4, inline=True, progress=False))
+    return os.path.join(out, f"{name}-s{severity}")
 
 
 def _rows(path: str) -> list[dict]:
@@ -86,8 +83,10 @@ def _rows(path: str) -> list[dict]:
 
 def test_ucf101p_table_and_plot_for_two_checkpoints(sets, tmp_path, one_thread, capsys):
     folder = tmp_path / "ucf101-p"
-    corrupted_set(str(folder / "gaussian-3"), sets["test_videos"], "gaussian", 3, crops=3)
-    corrupted_set(str(folder / "reverse-1"), sets["test_videos"], "reverse", 1, crops=1)
+    gaussian = corrupted_set(str(folder), sets["test"], "gaussian", 3)     # spatial: 3 crops side by side
+    reverse = corrupted_set(str(folder), sets["test"], "reverse", 1)       # temporal: whole frames
+    assert open_dataset(gaussian).card["corruption"]["crops"] == 3
+    assert open_dataset(reverse).card["corruption"]["crops"] == 1
     a = save_finetuned(str(tmp_path / "a.pt"), classifier(1, sets["classes"]), sets["classes"])
     b = save_finetuned(str(tmp_path / "b.pt"), classifier(2, sets["classes"]), sets["classes"])
     report = tmp_path / "report"

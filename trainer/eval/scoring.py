@@ -9,8 +9,8 @@ for longer than the others take to finish their last video, so a long test canno
 group's timeout the way a rank-0-only evaluation behind a barrier could.
 
 A UCF101-P set (card `corruption`) stores frames already read at the test stride and resized: they are read
-whole (rate 1); with `crops` 3 a video holds its three crops one after another in time, and each is one
-crop position of its own.
+whole (rate 1); with `crops` 3 each stored frame holds the three test crops side by side along the width
+(crop j in columns [j·h, (j+1)·h) of a 3h x h frame), and each is one crop position of its own.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .metrics import Accuracy, accuracy, average_views
 @dataclass(frozen=True)
 class ReadPlan:
     views: ViewPlan          # clip length, read stride, clips and crops per video, input size
-    stored_crops: int = 1    # 3: the video holds 3 crops one after another (UCF101-P)
+    stored_crops: int = 1    # 3: each frame holds 3 square crops side by side along the width (UCF101-P)
 
 
 def read_plan(source: LabelledSource, views: ViewPlan) -> ReadPlan:
@@ -78,11 +78,11 @@ def video_views(frames: torch.Tensor, plan: ReadPlan) -> torch.Tensor:
     Square frames have one crop position, so they give one crop per clip."""
     x = normalize(frames.permute(0, 3, 1, 2))
     v = plan.views
-    segments = x.chunk(plan.stored_crops) if plan.stored_crops > 1 else (x,)
-    if plan.stored_crops > 1 and (x.shape[0] % plan.stored_crops or x.shape[-1] != x.shape[-2]):
-        raise ValueError(f"a UCF101-P video with {plan.stored_crops} crops holds them one after another in time, "
-                         f"square: got {x.shape[0]} frames of {x.shape[-1]}x{x.shape[-2]}")
-    crops = 1 if x.shape[-1] == x.shape[-2] else v.num_crops
+    if plan.stored_crops > 1 and x.shape[-1] != plan.stored_crops * x.shape[-2]:
+        raise ValueError(f"a UCF101-P video with {plan.stored_crops} crops holds them side by side along the width "
+                         f"({plan.stored_crops}h x h frames): got frames of {x.shape[-1]}x{x.shape[-2]}")
+    segments = x.chunk(plan.stored_crops, dim=-1) if plan.stored_crops > 1 else (x,)
+    crops = 1 if segments[0].shape[-1] == segments[0].shape[-2] else v.num_crops
     plan_v = ViewPlan(v.clip_len, v.rate, v.num_clips, crops, v.size)
     return torch.cat([multi_views(_pad(s, v.clip_len), plan_v) for s in segments])
 
