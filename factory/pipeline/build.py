@@ -86,6 +86,7 @@ def build_datasets(jobs: list[DatasetJob], options: BuildOptions, distributor: D
         run(plans, options, distributor, unit)
         for plan in plans:
             if not plan.result.failed:
+                plan.lock.ensure_held()      # a lease lost to another build: its card is not ours to write
                 finalise(plan, started, options.workers)
     failed = [(p.job.name, shard, why) for p in plans for shard, why in p.result.failed]
     if failed:

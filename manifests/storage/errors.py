@@ -14,7 +14,8 @@ class StorageError(RuntimeError):
     """A storage operation failed; the message names the URL and what to do (never a credential).
 
     kind: "no_such_bucket", "access_denied", "no_credentials", "unreachable", "not_found", "integrity",
-    "transient" (retries exhausted), "exists" (a conditional create lost), "not_writable" (local) or "other".
+    "transient" (retries exhausted), "exists" (a conditional write lost), "not_writable" (local), "locked"
+    (another build holds the lock), "lock_lost" (a lease taken over), "no_space" (the disk is full) or "other".
     """
 
     def __init__(self, message: str, *, kind: str = "other", url: str | None = None):
@@ -99,6 +100,8 @@ def classify(exc: BaseException) -> Fault:
         return Fault("unreachable", True, type(exc).__name__, detail)
     if isinstance(exc, PermissionError):
         return Fault("access_denied", False, "PermissionError", detail)
+    if isinstance(exc, FileExistsError):      # an exclusive create found the object there
+        return Fault("exists", False, "FileExistsError", detail)
     if isinstance(exc, FileNotFoundError):
         if "bucket" in detail.lower():
             return Fault("no_such_bucket", False, "NoSuchBucket", detail)
