@@ -99,7 +99,15 @@ class TrainConfig:
         return {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
 
     def to_dict(self) -> dict:
+        """What config.json and checkpoints record: never a credential (storage option values, or the user
+        info and query of a URL; see manifests.storage.redaction)."""
+        from synthvid.manifests.storage import safe_url
+
         d = dataclasses.asdict(self)
         if d.get("storage_options"):
-            d["storage_options"] = {k: "***" for k in d["storage_options"]}   # never write credentials
+            d["storage_options"] = {k: "***" for k in d["storage_options"]}
+        d["data"] = [safe_url(u) for u in d["data"]]
+        for key in ("out", "resume", "eval_data"):
+            if d[key] is not None:
+                d[key] = safe_url(d[key])
         return d

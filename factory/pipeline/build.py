@@ -91,7 +91,7 @@ def build_datasets(jobs: list[DatasetJob], options: BuildOptions, distributor: D
     failed = [(p.job.name, shard, why) for p in plans for shard, why in p.result.failed]
     if failed:
         lines = "\n".join(f"  {name}/{shard}: {why}" for name, shard, why in failed)
-        raise BuildError(f"{len(failed)} shard(s) failed after {options.max_retries} retries:\n{lines}\n"
+        raise BuildError(f"{len(failed)} shard(s) failed:\n{lines}\n"
                          "Fix the cause and run the same command again: committed shards are kept.")
     return [p.result for p in plans]
 

@@ -6,7 +6,7 @@
 
 `InlineDistributor` runs tasks one after the other and lets an exception end the build at once (the
 real traceback is what tests, benchmarks and previews want). `RayDistributor` runs one Ray task per
-shard (Ray retries a failed task `max_retries` times), keeps at most `workers` in flight when asked, ships
+shard (Ray retries a task whose worker died or that hit a transient fault `max_retries` times), keeps at most `workers` in flight when asked, ships
 each dataset's `ShardJob` to the object store once, and reports a task that still fails as its outcome.
 """
 
@@ -16,6 +16,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 from typing import Iterator, Protocol
+
+from synthvid.manifests.storage import TRANSIENT_ERRORS
 
 from .jobs import BuildError, ShardJob, build_shard
 from .options import BuildOptions
@@ -44,7 +46,10 @@ class InlineDistributor:
 class RayDistributor:
     def __init__(self, ray, workers: int | None, max_retries: int):
         self.ray, self.workers = ray, workers
-        remote = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
+        # Ray retries a task whose worker died, and one that raised a transient fault; a full disk, a bad
+        # pool item or a software mismatch fails at once (a retry would only fail the same way).
+        remote = ray.remote(num_cpus=1, max_retries=max_retries,
+                            retry_exceptions=list(TRANSIENT_ERRORS))(build_shard)
         self._tasks = {False: remote, True: remote.options(num_gpus=1)}   # StyleGAN pools on GPU clusters
 
     @property

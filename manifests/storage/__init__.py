@@ -20,7 +20,8 @@ ever prints them: every message goes through `redact`.
 
 from .atomic import atomic_local_write, durable_rename, open_atomic
 from .completeness import ABSENT, COMPLETE, INCOMPLETE, committed_marker, dataset_state, datasets_under
-from .errors import Fault, StorageError, classify, storage_error
+from .errors import (NO_SPACE, TRANSIENT_ERRORS, Fault, StorageError, TransientStorageError, classify, disk_full,
+                     space_checked, storage_error)
 from .lock import LOCK_TTL_S, BuildLock
 from .redaction import redact
 from .retry import PROBE_POLICY, RetryPolicy, with_retries
@@ -29,7 +30,8 @@ from .urls import bucket_and_key, endpoint_of, is_local, join, parse_storage_opt
 
 __all__ = [
     "url_to_fs", "join", "is_local", "safe_url", "bucket_and_key", "endpoint_of", "parse_storage_options",
-    "redact", "StorageError", "Fault", "classify", "storage_error", "RetryPolicy", "PROBE_POLICY",
+    "redact", "StorageError", "TransientStorageError", "TRANSIENT_ERRORS", "Fault", "classify", "storage_error",
+    "disk_full", "space_checked", "NO_SPACE", "RetryPolicy", "PROBE_POLICY",
     "with_retries", "open_atomic", "atomic_local_write", "durable_rename", "Store", "check_writable",
     "PROBE_PREFIX", "BuildLock", "LOCK_TTL_S", "committed_marker", "dataset_state", "datasets_under",
     "COMPLETE", "INCOMPLETE", "ABSENT",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from .. import layout
 from . import conditional, owner
-from .errors import StorageError
+from .errors import StorageError, space_checked
 from .store import Store
 from .urls import join
 
@@ -148,8 +148,13 @@ class BuildLock:
                     return self._acquire_exclusive(path)
                 raise
             if _same_file(fd, path):   # not a file its last holder unlinked after we opened it
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, self.token.encode(), 0)
+                try:
+                    with space_checked(path):
+                        os.ftruncate(fd, 0)
+                        os.pwrite(fd, self.token.encode(), 0)
+                except BaseException:
+                    os.close(fd)       # the lock goes with it; an empty lock file is free for the next build
+                    raise
                 self._fd = fd
                 return
             os.close(fd)

@@ -8,7 +8,7 @@ import os
 from synthvid.manifests import layout
 from synthvid.manifests.payload import Limits
 from synthvid.manifests.reader import PublishedDataset, ShardRecord, open_dataset
-from synthvid.manifests.storage import StorageError, Store, is_local, join, url_to_fs
+from synthvid.manifests.storage import StorageError, Store, is_local, join, safe_url, url_to_fs
 
 from .. import draws
 from .errors import DataError, ErrorPolicy, Stats
@@ -29,7 +29,8 @@ class ShardSource:
         except Exception as e:   # IncompleteDatasetError, missing bucket, bad URL
             msg = str(e)
             raise DataError(msg if str(url).rstrip("/") in msg else f"--data {url}: {msg}") from None
-        self.url = self.name = url
+        self.url = url
+        self.name = safe_url(url)     # what messages and config.json show
         self.skip_bad_shards = skip_bad_shards
         self.verify_shards = verify_shards
         self._store_pid = self._fs_pid = None
