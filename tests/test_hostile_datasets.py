@@ -245,3 +245,14 @@ def test_verify_checks_the_manifest_hashes_the_card_records(tmp_path):
     assert "where the card records" in report.problems[0][1]
     with tarfile.open(os.path.join(vdir, shards[0]["name"])) as t:   # the shards themselves still verify
         assert t.getnames()
+
+
+def test_an_oversized_card_or_manifest_is_refused_unread(tmp_path):
+    from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
+
+    vdir = tmp_path / "v"
+    shutil.copytree(build(videos=4, per_shard=2), vdir)
+    with open(vdir / layout.CARD, "r+b") as f:
+        f.truncate(17 << 20)                          # sparse: 17 MiB of card without writing them
+    with pytest.raises(IncompleteDatasetError, match=r"card.json is larger than 16,777,216 bytes"):
+        open_dataset(str(vdir))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
@@ -85,12 +86,34 @@ def open_distributor(options: BuildOptions):
     if options.inline:
         yield InlineDistributor()
         return
-    ray, started = _init_ray(options.workers, options.ray_address)
+    with _local_ray_auth(options.ray_address):
+        ray, started = _init_ray(options.workers, options.ray_address)
+        try:
+            yield RayDistributor(ray, options.workers, options.max_retries)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+@contextlib.contextmanager
+def _local_ray_auth(ray_address: str | None):
+    """A Ray runtime this build starts listens on the machine's network (GCS and raylet bind every
+    interface, whatever the node address): it runs with token authentication, which Ray (2.52+) turns on
+    for a runtime `ray.init` starts unless RAY_AUTH_MODE says otherwise, and with a random token of its
+    own, held only in this process's environment (which its raylet and workers inherit), never written to
+    ~/.ray. RAY_AUTH_MODE or a token the user set is left alone, and so is a cluster the build joins."""
+    import ray
+
+    own = {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"}
+    if ray.is_initialized() or ray_address or os.environ.get("RAY_ADDRESS") or own & set(os.environ):
+        yield
+        return
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     try:
-        yield RayDistributor(ray, options.workers, options.max_retries)
+        yield
     finally:
-        if started:
-            ray.shutdown()
+        for name in own:
+            os.environ.pop(name, None)
 
 
 def _init_ray(workers: int | None, ray_address: str | None):
