@@ -52,14 +52,6 @@ def check_shard_name(name, where: str = "the shard manifest") -> str:
     return name
 
 
-def check_member_name(name, where: str = "the sample manifest") -> str:
-    """`name` if it is a plain tar member name (`<key>.<ext>`); UnsafeNameError otherwise."""
-    if not is_plain_name(name) or "." not in name:
-        raise UnsafeNameError(f"{where} names member {name!r}, which is not a plain '<key>.<ext>' file name; "
-                              "the dataset is corrupt or hostile: do not use it")
-    return name
-
-
 def shard_name(variant: str, shard_index: int) -> str:
     return f"{variant}-{shard_index:06d}.tar"
 

@@ -69,7 +69,8 @@ class PublishedDataset:
             self.samples: pa.Table = parquet_bytes_to_table(self._read_whole(layout.SAMPLES_MANIFEST))
             shards = parquet_bytes_to_table(self._read_whole(layout.SHARDS_MANIFEST)).to_pylist()
         except FileNotFoundError as e:
-            raise IncompleteDatasetError(f"{safe_url(self.url)}: manifest missing ({e}); rebuild or re-publish") from None
+            raise IncompleteDatasetError(f"{safe_url(self.url)}: manifest missing ({e}); rebuild or "
+                                         "re-publish") from None
         check_names(shards, self.samples, safe_url(self.url))
         self.shards = [ShardRecord(r["name"], join(self.url, r["name"]), r["count"], r["bytes"], r["sha256"])
                        for r in shards]

@@ -171,7 +171,8 @@ def test_a_build_reading_a_hostile_pool_names_the_pool_item(tmp_path, texture_po
     err = capsys.readouterr().err
     assert rc == 2, err
     line = next(x for x in err.splitlines() if "accelerating-textures-000000.tar:" in x)
-    assert re.search(rf"PayloadError: pool {re.escape(pool)}: textures-[\w-]+-000000\.tar: item 0000000\d: ", line), line
+    named = rf"PayloadError: pool {re.escape(pool)}: textures-[\w-]+-000000\.tar: item 0000000\d: "
+    assert re.search(named, line), line
     assert "block declares 536870912 bytes" in line
 
 

@@ -6,8 +6,9 @@
 
 `InlineDistributor` runs tasks one after the other and lets an exception end the build at once (the
 real traceback is what tests, benchmarks and previews want). `RayDistributor` runs one Ray task per
-shard (Ray retries a task whose worker died or that hit a transient fault `max_retries` times), keeps at most `workers` in flight when asked, ships
-each dataset's `ShardJob` to the object store once, and reports a task that still fails as its outcome.
+shard (Ray retries a task whose worker died or that hit a transient fault `max_retries` times), keeps at
+most `workers` in flight when asked, ships each dataset's `ShardJob` to the object store once, and
+reports a task that still fails as its outcome.
 """
 
 from __future__ import annotations

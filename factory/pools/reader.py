@@ -10,8 +10,8 @@ import numpy as np
 
 from synthvid.manifests.payload import FramesPayload, Limits, PayloadError
 from synthvid.manifests.reader import open_dataset
-from synthvid.manifests.storage import safe_url
 from synthvid.manifests.seeds import substream
+from synthvid.manifests.storage import safe_url
 
 
 class PoolMismatchError(ValueError):

@@ -80,31 +80,25 @@ def delete(store, rel: str, version: str) -> bool:
             return False
         store.remove(rel)
         return True
-    bucket, key = _bucket_key(store, rel)
-    try:
-        store.call("conditional delete", rel, store.fs.call_s3, "delete_object", Bucket=bucket, Key=key,
-                   IfMatch=version)
-    except StorageError as e:
-        if e.kind in _LOST:
-            return False
-        raise
-    finally:
-        invalidate(store.fs, store.path(rel))
-    return True
+    return _s3(store, rel, "delete_object", IfMatch=version) is not None
 
 
 def _put(store, rel: str, data: bytes, **condition) -> str | None:
-    bucket, key = _bucket_key(store, rel)
+    out = _s3(store, rel, "put_object", Body=data, **condition)
+    return None if out is None else str(out.get("ETag") or "")
+
+
+def _s3(store, rel: str, method: str, **kwargs) -> dict | None:
+    """One conditional S3 call on rel; its response, or None when its precondition failed."""
+    bucket, key, _ = store.fs.split_path(store.path(rel))
     try:
-        out = store.call("conditional write", rel, store.fs.call_s3, "put_object", Bucket=bucket, Key=key,
-                         Body=data, **condition)
+        return store.call(f"conditional {method}", rel, store.fs.call_s3, method, Bucket=bucket, Key=key, **kwargs)
     except StorageError as e:
         if e.kind in _LOST:
             return None
         raise
     finally:
         invalidate(store.fs, store.path(rel))
-    return str(out.get("ETag") or "")
 
 
 def _confirm(store, rel: str, data: bytes) -> str | None:
@@ -118,8 +112,3 @@ def _confirm(store, rel: str, data: bytes) -> str | None:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _bucket_key(store, rel: str) -> tuple[str, str]:
-    bucket, key, _ = store.fs.split_path(store.path(rel))
-    return bucket, key

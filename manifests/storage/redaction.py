@@ -63,9 +63,10 @@ def remember_url_secrets(url: str) -> None:
     if "://" not in url:
         return
     parts = urlsplit(url)
-    for value in (parts.username, parts.password):
-        if value and len(value) >= 4:
-            _SECRET_VALUES.add(value)
+    # user:password masks the password; a bare user@ is a token (https://TOKEN@host/...)
+    value = parts.password if parts.password is not None else parts.username
+    if value and len(value) >= 4:
+        _SECRET_VALUES.add(value)
     for name, value in parse_qsl(parts.query):
         if len(value) >= 4 and (_SECRET_OPTION.search(name) or _SIGNED_QUERY.search(name)):
             _SECRET_VALUES.add(value)
