@@ -199,3 +199,37 @@ def test_the_lease_is_renewed_and_a_lost_lease_is_noticed(s3_server, s3_url):
         lock.ensure_held()
     lock.release()
     assert store.read_bytes(layout.LOCK) == successor   # the successor's lock stays
+
+
+def test_conditional_writes_have_exactly_one_winner(s3_server, s3_url):
+    """What the lease relies on: of writers racing from one version, the store lets exactly one through."""
+    import threading
+
+    from synthvid.manifests.storage import conditional
+
+    store = Store(f"{s3_url}/v", s3_server.storage_options())
+    store.makedirs()
+    assert conditional.exact(store)
+    for round_ in range(10):
+        store.remove(layout.LOCK)
+        for op in ("create", "replace"):
+            if op == "replace":
+                store.put_bytes(layout.LOCK, b"stale")
+                _, version, _ = conditional.read(store, layout.LOCK)
+            barrier, wins = threading.Barrier(6), []
+
+            def write(i, op=op):
+                barrier.wait()
+                data = f"writer {i} round {round_}".encode()
+                got = (conditional.create(store, layout.LOCK, data) if op == "create"
+                       else conditional.replace(store, layout.LOCK, data, version))
+                if got is not None:
+                    wins.append(data)
+
+            threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert len(wins) == 1, (op, round_, wins)
+            assert store.read_bytes(layout.LOCK) == wins[0]

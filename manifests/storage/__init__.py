@@ -3,13 +3,14 @@ memory://, ...) and every operation on them.
 
 | module | job |
 |---|---|
-| `urls` | URL -> fsspec filesystem, joining, safe display, `--storage-option KEY=VALUE` parsing |
-| `redaction` | masking credentials in every message |
-| `errors` | classifying failures: transient, or one `StorageError` line naming URL, bucket, key and the fix |
+| `urls` | URL -> fsspec filesystem, joining, `--storage-option KEY=VALUE` parsing |
+| `redaction` | the one redaction path: `safe_url` for every URL stored or printed, `redact` for every message |
+| `errors` | classifying failures: transient, or one `StorageError` line naming URL, bucket, key and the fix; a full disk as one line |
 | `retry` | backoff with jitter under a time budget (`RetryPolicy`, `with_retries`) |
 | `atomic` | local files readers see whole or not at all (`open_atomic`, `durable_rename`) |
 | `store` | `Store`: retrying reads and writes, the verified commit of a file, temp files, the write probe |
-| `lock` | `BuildLock`: one build per dataset folder (lock file, or a leased lock object) |
+| `lock` | `BuildLock`: one build per dataset folder (a kernel-held lock file, or a lease of conditional writes) |
+| `conditional` | create / replace / delete one object only if it is absent or still the version read (S3 ETags) |
 | `completeness` | whether a shard is committed for a build, and whether a dataset is complete |
 | `owner` | host/pid tokens of temp files and locks, and whether their process lives |
 
