@@ -210,7 +210,7 @@ def test_conditional_writes_have_exactly_one_winner(s3_server, s3_url):
     store = Store(f"{s3_url}/v", s3_server.storage_options())
     store.makedirs()
     assert conditional.exact(store)
-    for round_ in range(10):
+    for round_ in range(4):
         store.remove(layout.LOCK)
         for op in ("create", "replace"):
             if op == "replace":
