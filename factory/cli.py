@@ -8,7 +8,8 @@ import json
 import sys
 
 from synthvid.manifests.reader import IncompleteDatasetError
-from synthvid.manifests.storage import StorageError, join, parse_storage_options, redact
+from synthvid.manifests.storage import (NO_SPACE, StorageError, disk_full, join, parse_storage_options, redact,
+                                        safe_url)
 from synthvid.manifests.versions import code_version
 
 from .generate.params import POOL_SOURCES, parse_frames
@@ -61,7 +62,7 @@ def cmd_build(args) -> int:
     for r in results:
         totals = r.card["totals"]
         print(f"{r.name}: {totals['videos']} videos in {totals['shards']} shard(s), {totals['bytes']:,} bytes "
-              f"({r.shards_built} built, {r.shards_kept} kept) -> {r.url}")
+              f"({r.shards_built} built, {r.shards_kept} kept) -> {safe_url(r.url)}")
     return 0
 
 
@@ -95,8 +96,8 @@ def cmd_build_pool(args) -> int:
         totals, pool = r.card["totals"], r.card["pool"]
         extra = f", {r.card['skipped_unreadable']} unreadable skipped" if args.kind == "images" else ""
         print(f"{args.kind} pool: {totals['videos']} items at {pool['item_px']} px in {totals['shards']} shard(s), "
-              f"{totals['bytes']:,} bytes ({r.shards_built} built, {r.shards_kept} kept{extra}) -> {r.url}")
-        print(f"use it: {PROG} build VARIANT --pool {args.kind}={r.url}")
+              f"{totals['bytes']:,} bytes ({r.shards_built} built, {r.shards_kept} kept{extra}) -> {safe_url(r.url)}")
+        print(f"use it: {PROG} build VARIANT --pool {args.kind}={safe_url(r.url)}")
     return 0
 
 
@@ -136,11 +137,12 @@ def cmd_verify(args) -> int:
             targets = found or targets
         for target in targets:
             report = verify_dataset(target, storage_options)
+            shown = safe_url(target)
             if report.ok:
-                print(f"OK    {target}: {report.shards} shards, {report.samples} samples, {report.bytes:,} bytes")
+                print(f"OK    {shown}: {report.shards} shards, {report.samples} samples, {report.bytes:,} bytes")
                 continue
             status = 1
-            print(f"FAIL  {target}: {len(report.problems)} problem(s)")
+            print(f"FAIL  {shown}: {len(report.problems)} problem(s)")
             for shard, what in report.problems:
                 print(f"      {shard}: {what}")
     return status
@@ -245,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"{PROG}: error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:     # a full disk under a write of its own (previews): one line too
+        if e.errno not in NO_SPACE:
+            raise
+        print(f"{PROG}: error: {redact(str(disk_full(e.filename or '.')))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import re
+
 SCHEMA_VERSION = 1
 
 CARD = "card.json"
@@ -24,6 +26,30 @@ LOCK = ".build.lock"
 FRAMES_EXT = "svf"          # see manifests/payload.py
 META_EXT = "json"           # seed, index, frame count, fps, size, latent summary
 LATENTS_EXT = "latents.npy"  # per-object latents as a structured array (audit; never pickled)
+
+
+# A name read from a manifest or a tar is untrusted: it must be one plain file name of this dataset, never a
+# path: letters, digits and ". _ + -", not starting with a dot (so no "/", "\\", "..", absolute paths, drive
+# letters, hidden files or control characters), so that no reader, verifier or publisher ever opens a file
+# outside the dataset folder because a manifest said so.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+NAME_PATTERN = _PLAIN_NAME.pattern   # for vectorised checks (pyarrow.compute) of whole manifest columns
+
+
+class UnsafeNameError(ValueError):
+    """A manifest or shard names a file that is not a plain file name of the dataset (a path, '..', ...)."""
+
+
+def is_plain_name(name) -> bool:
+    return isinstance(name, str) and _PLAIN_NAME.fullmatch(name) is not None
+
+
+def check_shard_name(name, where: str = "the shard manifest") -> str:
+    """`name` if it is a shard file name of this dataset (a plain `<name>.tar`); UnsafeNameError otherwise."""
+    if not is_plain_name(name) or not name.endswith(".tar"):
+        raise UnsafeNameError(f"{where} names shard {name!r}, which is not a plain '<name>.tar' file name of "
+                              "this dataset; the dataset is corrupt or hostile: do not use it")
+    return name
 
 
 def shard_name(variant: str, shard_index: int) -> str:

@@ -8,12 +8,14 @@ Refuses an incomplete variant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import layout
 from .schema import parquet_bytes_to_table
@@ -22,6 +24,12 @@ from .storage import INCOMPLETE, dataset_state, join, safe_url, url_to_fs
 
 class IncompleteDatasetError(RuntimeError):
     """The variant has no card (build unfinished or failed) or its manifests are missing."""
+
+
+# A card or manifest is read whole into memory: one past these sizes is refused, not read (a paper-size
+# pool's sample manifest of 300k rows is ~30 MB).
+MAX_CARD_BYTES = 16 << 20
+MAX_MANIFEST_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -40,26 +48,43 @@ class PublishedDataset:
         self.url = str(url).rstrip("/")
         self.storage_options = dict(storage_options or {})
         self.fs, self.path = url_to_fs(self.url, self.storage_options)
+        self.file_sha256: dict[str, str] = {}   # of the card and manifests as read (verify compares them)
         try:
-            self.card = json.loads(self.fs.cat_file(join(self.path, layout.CARD)))
+            self.card = json.loads(self._read_whole(layout.CARD, MAX_CARD_BYTES))
         except FileNotFoundError:
             if dataset_state(self.fs, self.path) == INCOMPLETE:
                 raise IncompleteDatasetError(
-                    f"{self.url}: no {layout.CARD}, so the build did not finish; run the same "
+                    f"{safe_url(self.url)}: no {layout.CARD}, so the build did not finish; run the same "
                     "`synthvid-factory build` again to resume it") from None
-            raise IncompleteDatasetError(f"{self.url}: no such dataset (no {layout.CARD}, shards or commit "
-                                         "markers at that location)") from None
-        if self.card.get("schema_version") != layout.SCHEMA_VERSION:
+            raise IncompleteDatasetError(f"{safe_url(self.url)}: no such dataset (no {layout.CARD}, shards or "
+                                         "commit markers at that location)") from None
+        except ValueError as e:
+            raise IncompleteDatasetError(f"{safe_url(self.url)}: {layout.CARD} is not valid JSON ({e})") from None
+        if not isinstance(self.card, dict) or self.card.get("schema_version") != layout.SCHEMA_VERSION:
+            version = self.card.get("schema_version") if isinstance(self.card, dict) else None
             raise IncompleteDatasetError(
-                f"{self.url}: schema version {self.card.get('schema_version')}, this reader knows "
+                f"{safe_url(self.url)}: schema version {version}, this reader knows "
                 f"{layout.SCHEMA_VERSION}; upgrade synthvid or rebuild the dataset")
         try:
-            self.samples: pa.Table = parquet_bytes_to_table(self.fs.cat_file(join(self.path, layout.SAMPLES_MANIFEST)))
-            shards = parquet_bytes_to_table(self.fs.cat_file(join(self.path, layout.SHARDS_MANIFEST))).to_pylist()
+            self.samples: pa.Table = parquet_bytes_to_table(self._read_whole(layout.SAMPLES_MANIFEST))
+            shards = parquet_bytes_to_table(self._read_whole(layout.SHARDS_MANIFEST)).to_pylist()
         except FileNotFoundError as e:
-            raise IncompleteDatasetError(f"{self.url}: manifest missing ({e}); rebuild or re-publish") from None
+            raise IncompleteDatasetError(f"{safe_url(self.url)}: manifest missing ({e}); rebuild or "
+                                         "re-publish") from None
+        check_names(shards, self.samples, safe_url(self.url))
         self.shards = [ShardRecord(r["name"], join(self.url, r["name"]), r["count"], r["bytes"], r["sha256"])
                        for r in shards]
+
+    def _read_whole(self, name: str, limit: int = MAX_MANIFEST_BYTES) -> bytes:
+        """A small file of the dataset, refused unread when it is larger than `limit`."""
+        path = join(self.path, name)
+        size = self.fs.size(path)
+        if size is None or size > limit:
+            raise IncompleteDatasetError(f"{safe_url(self.url)}: {name} is larger than {limit:,} bytes; not a "
+                                         "synthvid dataset (or a hostile one): refusing to read it")
+        data = self.fs.cat_file(path)
+        self.file_sha256[name] = hashlib.sha256(data).hexdigest()
+        return data
 
     @property
     def variant(self) -> str:
@@ -88,6 +113,31 @@ class PublishedDataset:
 
 def open_dataset(url: str, storage_options: dict | None = None) -> PublishedDataset:
     return PublishedDataset(url, storage_options)
+
+
+def check_names(shard_rows: list[dict], samples: pa.Table, where: str) -> None:
+    """Every shard and member name the manifests give is a plain file name of the dataset, and every sample
+    lives in a listed shard: a manifest naming `../elsewhere.tar` or `/etc/passwd` is refused before any
+    reader, verifier or publisher opens anything by it (layout.UnsafeNameError)."""
+    names = set()
+    for row in shard_rows:
+        names.add(layout.check_shard_name(row.get("name"), f"{where}: {layout.SHARDS_MANIFEST}"))
+    if samples.num_rows == 0:
+        return
+    for column in ("shard", "members", "key"):
+        values = samples.column(column)
+        if column == "members":
+            values = pc.list_flatten(values)
+        ok = pc.fill_null(pc.match_substring_regex(values, f"^(?:{layout.NAME_PATTERN})$"), False)
+        if not pc.all(ok).as_py():
+            bad = values.filter(pc.invert(ok))[0].as_py()
+            raise layout.UnsafeNameError(f"{where}: {layout.SAMPLES_MANIFEST} column {column!r} holds {bad!r}, "
+                                         "not a plain file name of this dataset; the dataset is corrupt or "
+                                         "hostile: do not use it")
+    unknown = set(pc.unique(samples.column("shard")).to_pylist()) - names
+    if unknown:
+        raise IncompleteDatasetError(f"{where}: {layout.SAMPLES_MANIFEST} places samples in shards its "
+                                     f"{layout.SHARDS_MANIFEST} does not list ({sorted(unknown)[:3]})")
 
 
 def tar_samples(fileobj, url: str = "") -> Iterator[dict]:

@@ -25,9 +25,23 @@ class VerifyReport:
         return not self.problems
 
 
+def manifest_problems(ds) -> list[tuple[str, str]]:
+    """The two manifests against the sha256 the card records for them (card["manifests"])."""
+    recorded = ds.card.get("manifests")
+    if not isinstance(recorded, dict):
+        return [(layout.CARD, "records no manifest hashes")]
+    problems = []
+    for name in (layout.SAMPLES_MANIFEST, layout.SHARDS_MANIFEST):
+        want, got = recorded.get(name), ds.file_sha256.get(name)
+        if want != got:
+            problems.append((name, f"sha256 {str(got)[:16]}... where the card records {str(want)[:16]}..."))
+    return problems
+
+
 def verify_dataset(url: str, storage_options: dict | None = None, progress=None) -> VerifyReport:
     ds = open_dataset(url, storage_options)
     report = VerifyReport(url=ds.url)
+    report.problems += manifest_problems(ds)
     expected: dict[str, dict[str, str]] = {}
     for row in ds.samples.select(["shard", "key", "payload_sha256", "members"]).to_pylist():
         expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"])

@@ -49,10 +49,23 @@ class ResumableConfig:
         return {k: (saved.get(k), v) for k, v in mine.items() if k not in self.may_change and saved.get(k) != v}
 
     def to_dict(self) -> dict:
+        """What config.json and checkpoints record: never a credential (storage option values, or the user
+        info and query of any URL; see manifests.storage.redaction)."""
+        from synthvid.manifests.storage import safe_url
+
+        def clean(value):
+            if isinstance(value, str):
+                return safe_url(value)
+            if isinstance(value, (list, tuple)):
+                return [clean(v) for v in value]
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            return value
+
         d = dataclasses.asdict(self)
         if d.get("storage_options"):
-            d["storage_options"] = {k: "***" for k in d["storage_options"]}   # never write credentials
-        return d
+            d["storage_options"] = {k: "***" for k in d["storage_options"]}
+        return {k: clean(v) for k, v in d.items()}
 
 
 @dataclass

@@ -79,7 +79,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from synthvid.manifests.storage import redact
+    from synthvid.manifests.storage import NO_SPACE, StorageError, disk_full, redact, safe_url
 
     from .config import TrainError
     from .data import DataError
@@ -88,11 +88,16 @@ def run(args) -> int:
     try:
         cfg = config_from_args(args)
         summary = train(cfg)
-    except (TrainError, DataError, ValueError) as e:
+    except (TrainError, DataError, StorageError, ValueError) as e:
         print(f"synthvid-train: error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:     # a full disk under a write of its own (log.csv, pictures): one line too
+        if e.errno not in NO_SPACE:
+            raise
+        print(f"synthvid-train: error: {redact(str(disk_full(e.filename or args.out)))}", file=sys.stderr)
         return 2
     done = summary["losses"]
     print(f"synthvid-train: {summary['step']} steps, epoch {summary['epoch']}, last loss "
           f"{done[-1] if done else float('nan'):.4f}; short clips {summary['short_clips']}, skipped samples "
-          f"{summary['skipped_samples']}, skipped shards {summary['skipped_shards']}; outputs in {cfg.out}")
+          f"{summary['skipped_samples']}, skipped shards {summary['skipped_shards']}; outputs in {safe_url(cfg.out)}")
     return 0

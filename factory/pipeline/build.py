@@ -96,11 +96,12 @@ def build_datasets(jobs: list[DatasetJob], options: BuildOptions, distributor: D
         refused = [] if options.allow_skipped else [(p.job.name, s, item) for p in plans for s, item in p.skipped()]
         for plan in plans:
             if not plan.result.failed and not any(name == plan.job.name for name, _, _ in refused):
+                plan.lock.ensure_held()      # a lease lost to another build: its card is not ours to write
                 finalise(plan, started, options.workers)
     failed = [(p.job.name, shard, why) for p in plans for shard, why in p.result.failed]
     if failed:
         lines = "\n".join(f"  {name}/{shard}: {why}" for name, shard, why in failed)
-        raise BuildError(f"{len(failed)} shard(s) failed after {options.max_retries} retries:\n{lines}\n"
+        raise BuildError(f"{len(failed)} shard(s) failed:\n{lines}\n"
                          "Fix the cause and run the same command again: committed shards are kept.")
     if refused:
         lines = "\n".join(f"  {name}/{item['key']}: {item['reason']}" for name, _, item in refused)

@@ -6,16 +6,20 @@
 
 `InlineDistributor` runs tasks one after the other and lets an exception end the build at once (the
 real traceback is what tests, benchmarks and previews want). `RayDistributor` runs one Ray task per
-shard (Ray retries a failed task `max_retries` times), keeps at most `workers` in flight when asked, ships
-each dataset's `ShardJob` to the object store once, and reports a task that still fails as its outcome.
+shard (Ray retries a task whose worker died or that hit a transient fault `max_retries` times), keeps at
+most `workers` in flight when asked, ships each dataset's `ShardJob` to the object store once, and
+reports a task that still fails as its outcome.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from dataclasses import dataclass
 from typing import Iterator, Protocol
+
+from synthvid.manifests.storage import TRANSIENT_ERRORS
 
 from .jobs import BuildError, ShardJob, build_shard
 from .options import BuildOptions
@@ -44,7 +48,10 @@ class InlineDistributor:
 class RayDistributor:
     def __init__(self, ray, workers: int | None, max_retries: int):
         self.ray, self.workers = ray, workers
-        remote = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(build_shard)
+        # Ray retries a task whose worker died, and one that raised a transient fault; a full disk, a bad
+        # pool item or a software mismatch fails at once (a retry would only fail the same way).
+        remote = ray.remote(num_cpus=1, max_retries=max_retries,
+                            retry_exceptions=list(TRANSIENT_ERRORS))(build_shard)
         self._tasks = {False: remote, True: remote.options(num_gpus=1)}   # StyleGAN pools on GPU clusters
 
     @property
@@ -80,12 +87,34 @@ def open_distributor(options: BuildOptions):
     if options.inline:
         yield InlineDistributor()
         return
-    ray, started = _init_ray(options.workers, options.ray_address)
+    with _local_ray_auth(options.ray_address):
+        ray, started = _init_ray(options.workers, options.ray_address)
+        try:
+            yield RayDistributor(ray, options.workers, options.max_retries)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+@contextlib.contextmanager
+def _local_ray_auth(ray_address: str | None):
+    """A Ray runtime this build starts listens on the machine's network (GCS and raylet bind every
+    interface, whatever the node address): it runs with token authentication, which Ray (2.52+) turns on
+    for a runtime `ray.init` starts unless RAY_AUTH_MODE says otherwise, and with a random token of its
+    own, held only in this process's environment (which its raylet and workers inherit), never written to
+    ~/.ray. RAY_AUTH_MODE or a token the user set is left alone, and so is a cluster the build joins."""
+    import ray
+
+    own = {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"}
+    if ray.is_initialized() or ray_address or os.environ.get("RAY_ADDRESS") or own & set(os.environ):
+        yield
+        return
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     try:
-        yield RayDistributor(ray, options.workers, options.max_retries)
+        yield
     finally:
-        if started:
-            ray.shutdown()
+        for name in own:
+            os.environ.pop(name, None)
 
 
 def _init_ray(workers: int | None, ray_address: str | None):

@@ -17,7 +17,7 @@ import numpy as np
 
 import synthvid
 from synthvid.manifests import layout
-from synthvid.manifests.storage import Store
+from synthvid.manifests.storage import Store, space_checked
 
 from .sample import SampleInfo
 from .shard import write_shard
@@ -113,7 +113,8 @@ def build_shard(job: ShardJob, index: int) -> dict:
     name = layout.shard_name(job.source.name, index)
     tmp = store.temp_path(name)
     try:
-        shard_row, rows = write_shard(job.source, job.seed, index, job.count, job.per_shard, tmp)
+        with space_checked(tmp):
+            shard_row, rows = write_shard(job.source, job.seed, index, job.count, job.per_shard, tmp)
         store.commit_file(tmp, name, shard_row["bytes"], shard_row["sha256"])
     finally:
         if os.path.exists(tmp):

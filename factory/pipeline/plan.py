@@ -23,6 +23,7 @@ class DatasetPlan:
     fingerprint: str
     result: BuildResult
     markers: dict = field(default_factory=dict)     # shard index -> marker (kept, then built)
+    lock: BuildLock | None = None                    # held while the plan lives
 
     def pending(self) -> list[int]:
         return [i for i in range(self.job.num_shards) if i not in self.markers]
@@ -43,8 +44,9 @@ def planned(jobs: list[DatasetJob], options: BuildOptions):
         for job in jobs:
             store = Store(job.url, options.storage_options)
             store.makedirs(layout.COMMIT_DIR)
-            locks.enter_context(BuildLock(store))
+            lock = locks.enter_context(BuildLock(store))
             plans.append(_plan(job, store, options))
+            plans[-1].lock = lock
         yield plans
 
 

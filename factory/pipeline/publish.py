@@ -114,6 +114,7 @@ def _check_local(variant: str, folder: str, digests: dict[str, tuple[int, str]])
     with open(manifest, "rb") as f:
         rows = parquet_bytes_to_table(f.read()).to_pylist()
     for row in rows:
+        layout.check_shard_name(row["name"], f"{variant}: the local {layout.SHARDS_MANIFEST}")
         got = digests.get(row["name"])
         if got is None:
             raise PublishError(f"{variant}: shard {row['name']} is missing locally; run `synthvid-factory build` "

@@ -143,9 +143,10 @@ class NaturalImageSource:
     licence: str
     skipped: int = 0
     skipped_ids: list = field(default_factory=list)
-    _fs: object = None
-    _base: str = ""
-    _paths: dict = field(default_factory=dict)       # id -> (path, member or None)
+    # how to read the items: a URL of a list file may carry credentials, so none of this shows in a repr
+    _fs: object = field(default=None, repr=False)
+    _base: str = field(default="", repr=False)
+    _paths: dict = field(default_factory=dict, repr=False)       # id -> (path or URL, member or None)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -174,14 +175,14 @@ class NaturalImageSource:
 
     @classmethod
     def _from_url(cls, spec: str, seed: int) -> "NaturalImageSource":
-        from synthvid.manifests.storage import url_to_fs
+        from synthvid.manifests.storage import safe_url, url_to_fs
 
         hint = ("pass a folder of .jpg/.png/.webp images (searched recursively), a list file with one image "
                 "path per line, a .tar shard or a glob of shards, or leave the option out to use the bundled "
                 "scikit-image photographs")
         fs, path = url_to_fs(spec)
         path = path.rstrip("/") or path
-        is_glob = any(ch in path for ch in "*?[")
+        is_glob = any(ch in safe_url(path) for ch in "*?[")     # a URL's query is no glob
         if is_glob:
             files = sorted(fs.glob(path))
             base = posixpath.dirname(path.split("*")[0].split("?")[0].split("[")[0]) or "/"
@@ -192,20 +193,20 @@ class NaturalImageSource:
             kind = "shards" if any(_lower_ext(f) in SHARD_EXTS for f in files) else "folder"
         elif fs.isfile(path):
             base = posixpath.dirname(path)
-            if _lower_ext(path) in SHARD_EXTS:
+            if _lower_ext(safe_url(path)) in SHARD_EXTS:
                 files, kind = [path], "shards"
-            elif _lower_ext(path) in IMAGE_EXTS:
+            elif _lower_ext(safe_url(path)) in IMAGE_EXTS:
                 files, kind = [path], "folder"
             else:
                 files, kind = cls._read_list(fs, path, spec), "list"
         else:
-            raise NaturalImageError(f"image source {spec!r} does not exist; {hint}")
+            raise NaturalImageError(f"image source {safe_url(spec)!r} does not exist; {hint}")
 
         paths: dict = {}
         for f in files:
-            ext = _lower_ext(f)
-            if ext in IMAGE_EXTS:
-                paths[cls._rel(f, base)] = (f, None)
+            ext = _lower_ext(safe_url(f))
+            if ext in IMAGE_EXTS:   # ids are stored (manifest `source`, sample JSON): never a URL's secrets
+                paths[cls._rel(safe_url(f), base)] = (f, None)
             elif ext in SHARD_EXTS:
                 try:
                     with fs.open(f, "rb") as fh, tarfile.open(fileobj=fh, mode="r:") as tar:
@@ -213,15 +214,17 @@ class NaturalImageSource:
                             if m.isfile() and _lower_ext(m.name) in IMAGE_EXTS:
                                 paths[f"{cls._rel(f, base)}::{m.name}"] = (f, m.name)
                 except (tarfile.TarError, OSError) as exc:
-                    raise NaturalImageError(f"image shard {f!r} of {spec!r} cannot be read as tar: {exc}") from exc
+                    raise NaturalImageError(f"image shard {safe_url(f)!r} of {safe_url(spec)!r} cannot be read as "
+                                            f"tar: {exc}") from exc
         if not paths:
             what = "matches no files" if is_glob else ("holds no images" if kind != "list" else "lists no images")
             raise NaturalImageError(
-                f"image source {spec!r} {what} (extensions {', '.join(IMAGE_EXTS)}, or .tar shards); {hint}")
+                f"image source {safe_url(spec)!r} {what} (extensions {', '.join(IMAGE_EXTS)}, or .tar shards); {hint}")
         order = seeded_order(seed, list(paths))
-        licence = (f"user-supplied natural images from {spec} ({kind}); licence as granted by the source's "
+        shown = safe_url(spec)    # cards and descriptions name the source, never its credentials
+        licence = (f"user-supplied natural images from {shown} ({kind}); licence as granted by the source's "
                    "owner (the factory records no licence of its own for them)")
-        return cls(kind, spec, int(seed), order, len(order), licence, _fs=fs, _base=base, _paths=paths)
+        return cls(kind, shown, int(seed), order, len(order), licence, _fs=fs, _base=base, _paths=paths)
 
     @staticmethod
     def _rel(path: str, base: str) -> str:
@@ -234,7 +237,9 @@ class NaturalImageSource:
         try:
             text = fs.cat_file(path).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise NaturalImageError(f"{spec!r} is neither a folder nor a text list of image paths") from exc
+            from synthvid.manifests.storage import safe_url
+
+            raise NaturalImageError(f"{safe_url(spec)!r} is neither a folder nor a text list of image paths") from exc
         base = posixpath.dirname(path)
         out = []
         for line in text.splitlines():
@@ -242,10 +247,7 @@ class NaturalImageSource:
             if not line or line.startswith("#"):
                 continue
             if "://" in line:
-                from synthvid.manifests.storage import url_to_fs
-
-                _, p = url_to_fs(line)
-                out.append(p)
+                out.append(line)    # read through its own filesystem (`_read_bytes`)
             else:
                 out.append(line if line.startswith("/") else posixpath.normpath(posixpath.join(base, line)))
         return out
@@ -292,6 +294,11 @@ class NaturalImageSource:
     def _read_bytes(self, item: str) -> bytes:
         path, member = self._paths[item]
         try:
+            if member is None and "://" in path:      # a URL line of a list file
+                from synthvid.manifests.storage import url_to_fs
+
+                fs, inner = url_to_fs(path)
+                return fs.cat_file(inner)
             if member is None:
                 return self._fs.cat_file(path)
             with self._fs.open(path, "rb") as fh, tarfile.open(fileobj=fh, mode="r:") as tar:

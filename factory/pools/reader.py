@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synthvid.manifests.payload import FramesPayload
+from synthvid.manifests.payload import FramesPayload, Limits, PayloadError
 from synthvid.manifests.reader import open_dataset
 from synthvid.manifests.seeds import substream
+from synthvid.manifests.storage import safe_url
 
 
 class PoolMismatchError(ValueError):
@@ -24,8 +25,9 @@ class PoolReader:
                  cache_items: int = 256):
         self.ds = open_dataset(url, storage_options)
         self.url = self.ds.url
-        rows = self.ds.samples.select(["index", "shard", "payload_offset", "payload_bytes"]).to_pylist()
-        self._where = {r["index"]: (r["shard"], r["payload_offset"], r["payload_bytes"]) for r in rows}
+        rows = self.ds.samples.select(["index", "key", "shard", "payload_offset", "payload_bytes", "frames", "height",
+                                       "width"]).to_pylist()
+        self._where = {r["index"]: r for r in rows}
         self.items = len(self._where) if limit is None else int(limit)
         if self.items > len(self._where):
             raise PoolMismatchError(f"pool {self.url} holds {len(self._where)} items, {self.items} asked for "
@@ -43,9 +45,15 @@ class PoolReader:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
-        shard, offset, size = self._where[i]
-        data = self.ds.fs.cat_file(f"{self.ds.path}/{shard}", start=offset, end=offset + size)
-        p = FramesPayload(data)
+        row = self._where[i]
+        limits = Limits.for_row(row)
+        try:
+            offset, size = int(row["payload_offset"]), int(row["payload_bytes"])
+            limits.check_member_size(size)
+            data = self.ds.fs.cat_file(f"{self.ds.path}/{row['shard']}", start=offset, end=offset + size)
+            p = FramesPayload(data, limits)
+        except (PayloadError, OSError, TypeError, ValueError) as e:   # TypeError: a null offset or size
+            raise self._bad_item(row, e) from None
         self._cache[i] = p
         if len(self._cache) > self._cache_items:
             self._cache.popitem(last=False)
@@ -53,7 +61,14 @@ class PoolReader:
 
     def frame(self, i: int, t: int = 0) -> np.ndarray:
         p = self.payload(i)
-        return p.frame(int(t) % p.num_frames)
+        try:
+            return p.frame(int(t) % p.num_frames)
+        except PayloadError as e:
+            raise self._bad_item(self._where[int(i)], e) from None
+
+    def _bad_item(self, row: dict, e: Exception) -> PayloadError:
+        """One line naming the pool, its shard and the item: a variant shard using it fails with this."""
+        return PayloadError(f"pool {safe_url(self.url)}: {row['shard']}: item {row['key']}: {e}")
 
     def clip_length(self, i: int) -> int:
         return self.payload(i).num_frames

@@ -59,6 +59,18 @@ class Limits:
             if want is not None and got != want:
                 raise PayloadError(f"payload declares {name}={got}, the manifest says {want}")
 
+    def check_member_size(self, size: int) -> None:
+        """Refuse to read a payload member of `size` bytes into memory when it is larger than any payload of
+        the expected shape could be: encoded frames never take more than twice their raw RGB bytes (zstd and
+        baseline JPEG 4:4:4 stay far below that even on noise), plus the head."""
+        cap, what = self.max_payload_bytes, "the ceiling"
+        if None not in (self.frames, self.height, self.width):
+            raw = self.frames * self.height * self.width * 3
+            cap = min(cap, 2 * raw + 16 * self.frames + self.max_header_bytes + (1 << 20))
+            what = f"what {self.frames} frames of {self.width}x{self.height} may take"
+        if not 0 <= size <= cap:
+            raise PayloadError(f"the payload member is {size} bytes, more than {what} ({cap} bytes)")
+
     def check_decode(self, count: int, height: int, width: int) -> None:
         need = count * height * width * 3
         if need > self.max_decoded_bytes:

@@ -10,6 +10,7 @@ import shutil
 import uuid
 
 from ..hashing import CHUNK
+from .errors import space_checked
 
 
 @contextlib.contextmanager
@@ -17,14 +18,15 @@ def open_atomic(path: str, mode: str = "wb"):
     """A file object writing to a temporary sibling of `path`, which replaces `path` when the block ends
     without an exception; an exception inside the block leaves `path` as it was."""
     folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        with open(tmp, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        _replace(tmp, path)
+        with space_checked(path):
+            os.makedirs(folder, exist_ok=True)
+            with open(tmp, mode) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            _replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -32,10 +34,11 @@ def open_atomic(path: str, mode: str = "wb"):
 
 def durable_rename(tmp: str, path: str) -> None:
     """Move a finished file (written and closed elsewhere) to `path` on the same filesystem, durably."""
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    _replace(tmp, path)
+    with space_checked(path):
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        _replace(tmp, path)
 
 
 def atomic_local_write(path: str, data: bytes) -> None:

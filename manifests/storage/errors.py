@@ -3,7 +3,10 @@ the URL, bucket and key and the fix, never a credential."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import shutil
 from dataclasses import dataclass
 
 from .redaction import redact
@@ -14,7 +17,8 @@ class StorageError(RuntimeError):
     """A storage operation failed; the message names the URL and what to do (never a credential).
 
     kind: "no_such_bucket", "access_denied", "no_credentials", "unreachable", "not_found", "integrity",
-    "transient" (retries exhausted), "exists" (a conditional create lost), "not_writable" (local) or "other".
+    "transient" (retries exhausted), "exists" (a conditional write lost), "not_writable" (local), "locked"
+    (another build holds the lock), "lock_lost" (a lease taken over), "no_space" (the disk is full) or "other".
     """
 
     def __init__(self, message: str, *, kind: str = "other", url: str | None = None):
@@ -22,12 +26,21 @@ class StorageError(RuntimeError):
         self.kind = kind
         self.url = url
 
-    def __reduce__(self):  # keeps kind and url across pickling (Ray task errors)
-        return _rebuild_storage_error, (str(self), self.kind, self.url)
+    def __reduce__(self):  # keeps class, kind and url across pickling (Ray task errors)
+        return _rebuild_storage_error, (type(self), str(self), self.kind, self.url)
 
 
-def _rebuild_storage_error(message, kind, url):
-    return StorageError(message, kind=kind, url=url)
+class TransientStorageError(StorageError):
+    """A transient fault that outlasted the retries (store down, throttling, network): worth a later try."""
+
+
+def _rebuild_storage_error(cls, message, kind, url):
+    return cls(message, kind=kind, url=url)
+
+
+# What a retry of a whole task (a Ray shard task) may cure; anything else fails at once.
+TRANSIENT_ERRORS = (TransientStorageError, ConnectionError, TimeoutError)
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 # -------------------------------------------------------------------------------- classifying errors
 _THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
@@ -99,10 +112,14 @@ def classify(exc: BaseException) -> Fault:
         return Fault("unreachable", True, type(exc).__name__, detail)
     if isinstance(exc, PermissionError):
         return Fault("access_denied", False, "PermissionError", detail)
+    if isinstance(exc, FileExistsError):      # an exclusive create found the object there
+        return Fault("exists", False, "FileExistsError", detail)
     if isinstance(exc, FileNotFoundError):
         if "bucket" in detail.lower():
             return Fault("no_such_bucket", False, "NoSuchBucket", detail)
         return Fault("not_found", False, "FileNotFoundError", detail)
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        return Fault("no_space", False, errno.errorcode.get(exc.errno, "ENOSPC"), detail)
     if isinstance(exc, OSError) and exc.errno in (errno.EIO, errno.EBUSY, getattr(errno, "EREMOTEIO", errno.EIO),
                                                   errno.ECONNRESET, errno.ECONNREFUSED, errno.ETIMEDOUT,
                                                   errno.EPIPE, errno.ECONNABORTED):
@@ -141,10 +158,38 @@ def storage_error(exc: BaseException, url: str, what: str, fs=None, fault: Fault
     elif fault.kind == "transient":
         msg = (f"{url}: {what} kept failing at {where} ({fault.code}: {detail}); the store is overloaded or "
                "down: rerun the same command later to resume (finished shards are kept)")
+    elif fault.kind == "no_space":
+        return disk_full(url, what)
     elif fault.kind == "not_found":
         msg = f"{url}: no such object (bucket '{bucket}', key '{key}') at {where} ({what})"
     else:
         msg = f"{url}: {what} failed at {where} ({fault.code}: {detail})"
-    return StorageError(msg.replace("\n", " "), kind=fault.kind, url=url)
+    cls = TransientStorageError if fault.transient else StorageError
+    return cls(msg.replace("\n", " "), kind=fault.kind, url=url)
+
+
+def disk_full(path: str, what: str = "write") -> StorageError:
+    """One line for a full disk (or quota): the path, the space left on its filesystem, the fix."""
+    folder = os.path.dirname(os.path.abspath(path)) if is_local(path) else None
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there" if folder else "the store is full"
+    return StorageError(f"{path}: no space left on the device ({what}; {free}); free some space or choose "
+                        "another location (--out, TMPDIR), then rerun the same command: finished work is kept",
+                        kind="no_space", url=path)
+
+
+@contextlib.contextmanager
+def space_checked(path: str, what: str = "write"):
+    """Inside the block, a full disk becomes `disk_full(path)`, also when a library turned the OSError into
+    an error of its own (torch.save raises RuntimeError with the OSError as its context)."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as e:   # noqa: BLE001 - re-raised unless a full disk is behind it
+        if any(isinstance(c, OSError) and c.errno in NO_SPACE for c in _chain(e)):
+            raise disk_full(path, what) from None
+        raise
 
 

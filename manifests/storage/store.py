@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 import uuid
 
 from ..hashing import CHUNK, file_digest, sha256_stream
 from . import owner
 from .atomic import atomic_local_copy, atomic_local_write, durable_rename
-from .errors import StorageError
+from .errors import StorageError, space_checked, storage_error
 from .redaction import redact
 from .retry import PROBE_POLICY, RetryPolicy, invalidate, with_retries
 from .urls import is_local, join, safe_url, url_to_fs
@@ -150,7 +151,7 @@ class Store:
     def append_text(self, rel: str, text: str) -> None:
         """Append to a log (not part of a dataset's bytes; read-modify-write remotely)."""
         if self.local:
-            with open(self.path(rel), "a") as f:
+            with space_checked(self.path(rel)), open(self.path(rel), "a") as f:
                 f.write(text)
             return
         try:
@@ -171,11 +172,14 @@ class Store:
 
     # -- commits ---------------------------------------------------------------------------------------
     def temp_path(self, name: str) -> str:
-        """A local path to write `name` into before `commit_file` (inside the root when it is local, so the
-        commit is a rename on one filesystem)."""
-        folder = os.path.join(self.root, ".tmp") if self.local else _local_temp_folder()
-        os.makedirs(folder, exist_ok=True)
+        """A local path to write `name` into before `commit_file`: in the root's `.tmp` when the root is
+        local (so the commit is a rename on one filesystem), else in this user's private temp folder."""
+        folder = self._temp_folder()
+        private_folder(folder)
         return os.path.join(folder, owner.temp_name(name))
+
+    def _temp_folder(self) -> str:
+        return os.path.join(self.root, ".tmp") if self.local else _local_temp_folder()
 
     def commit_file(self, tmp_path: str, rel: str, size: int, sha256: str) -> None:
         """Move a finished local file into place; afterwards `rel` holds exactly (size, sha256). The local
@@ -214,12 +218,13 @@ class Store:
     def cleanup_temp(self) -> None:
         """Remove what interrupted commits left behind: temp files of dead processes of this host (and the
         local .tmp folder once empty); on object storage, orphaned multipart uploads under the root."""
-        folder = os.path.join(self.root, ".tmp") if self.local else _local_temp_folder()
-        if os.path.isdir(folder):
+        folder = self._temp_folder()
+        if _ours(folder, directory=True):
             for entry in os.listdir(folder):
-                if owner.dead_temp_file(entry):
+                path = os.path.join(folder, entry)
+                if owner.dead_temp_file(entry) and _ours(path):
                     try:
-                        os.remove(os.path.join(folder, entry))
+                        os.remove(path)
                     except OSError:
                         pass
             if self.local and not os.listdir(folder):
@@ -256,8 +261,45 @@ def _rm_file(fs):
 
 
 def _local_temp_folder() -> str:
-    """Where shards bound for object storage are written before their upload."""
+    """Where shards bound for object storage are written before their upload (checked by `private_folder`
+    before use: the name is predictable, so another user of the machine could have made it first)."""
     return os.path.join(tempfile.gettempdir(), f"synthvid-{os.getuid() if hasattr(os, 'getuid') else 0}")
+
+
+def private_folder(path: str) -> None:
+    """Make `path` a folder only this user can enter (0700), or refuse one that someone else could have
+    prepared: a symbolic link, not a folder, or another user's. A folder of ours that is too open is closed."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise storage_error(e, path, "create the temporary folder") from None
+    st = os.lstat(path)
+    problem = None
+    if stat.S_ISLNK(st.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "is not a folder"
+    elif hasattr(os, "getuid") and st.st_uid != os.getuid():
+        problem = f"belongs to another user (uid {st.st_uid})"
+    if problem:
+        raise StorageError(f"{path}: the temporary folder {problem}, so files written there could be read or "
+                           "replaced by someone else; remove it if it is yours, or point TMPDIR (or --out) at a "
+                           "folder of your own", kind="not_writable", url=path)
+    if hasattr(os, "getuid") and stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+
+
+def _ours(path: str, directory: bool = False) -> bool:
+    """`path` is a real file (or folder) of this user, not a link: what clean-up may remove."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
+    return kind and (not hasattr(os, "getuid") or st.st_uid == os.getuid())
 
 
 # --------------------------------------------------------------------------------- start-up check

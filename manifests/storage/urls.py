@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 
-from .redaction import remember_secrets
+from .redaction import remember_secrets, remember_url_secrets, safe_url
 
 
 def is_local(url: str) -> bool:
@@ -32,7 +31,12 @@ def url_to_fs(url: str, storage_options: dict | None = None, *, quick_retries: b
     url = str(url)
     options = dict(storage_options or {})
     remember_secrets(options)
+    remember_url_secrets(url)
     if url.startswith(("s3://", "s3a://")):
+        if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError(f"{safe_url(url)}: credentials inside an s3:// URL are not supported (and would end "
+                             "up in shell history and logs); use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a "
+                             "profile or role, or --storage-option key=... --storage-option secret=...")
         client_kwargs = options.get("client_kwargs") or {}
         if "endpoint_url" not in options and "endpoint_url" not in client_kwargs:
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -54,16 +58,6 @@ def url_to_fs(url: str, storage_options: dict | None = None, *, quick_retries: b
 def join(url: str, *parts: str) -> str:
     url = str(url).rstrip("/")
     return "/".join([url, *[p.strip("/") for p in parts if p]])
-
-
-def safe_url(url: str) -> str:
-    """The URL without user info or query (s3://KEY:SECRET@bucket/... is valid fsspec syntax)."""
-    url = str(url)
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def bucket_and_key(url: str) -> tuple[str, str]:

@@ -69,8 +69,11 @@ class AnalysisOptions:
         return frames, clips
 
     def to_dict(self) -> dict:
+        from synthvid.manifests.storage import safe_url
+
         d = asdict(self)
-        d["datasets"] = list(self.datasets)
+        d["datasets"] = [safe_url(u) for u in self.datasets]
+        d["reference"] = safe_url(self.reference)
         d["features"] = list(self.features)
         # never write secrets next to the outputs: only which storage options were given
         d["storage_options"] = sorted(self.storage_options) if self.storage_options else None

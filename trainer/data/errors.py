@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from synthvid.manifests.storage import safe_url
+
 log = logging.getLogger("synthvid.trainer.data")
 
 
@@ -36,7 +38,7 @@ class ErrorPolicy:
         if not self.skip:
             raise DataError(f"{url} {what}; pass --skip-bad-shards to skip it")
         self.stats.skipped_shards += 1
-        log.warning("skipping shard %s: %s", url, what)
+        log.warning("skipping shard %s: %s", safe_url(url), what)
 
     def bad_sample(self, where: str, what) -> None:
         if not self.skip:

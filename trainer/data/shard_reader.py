@@ -16,7 +16,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, NamedTuple
 
-from synthvid.manifests.payload import FramesPayload, PayloadError
+from synthvid.manifests.payload import DEFAULT_LIMITS, FramesPayload, Limits, PayloadError
 from synthvid.manifests.reader import ShardRecord
 
 from .errors import ErrorPolicy
@@ -72,9 +72,11 @@ def plain_tar(fileobj) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
                 yield info, tar
 
 
-def select_members(members, wanted: dict[str, int | None], ext: str) -> Iterator[tuple[str, bytes | MemberProblem]]:
+def select_members(members, wanted: dict[str, int | None], ext: str,
+                   limits: Callable[[str], Limits] | None = None) -> Iterator[tuple[str, bytes | MemberProblem]]:
     """(key, bytes) of the `<key>.<ext>` members whose key is wanted. `wanted` maps a key to its member's size
-    in the manifest (None: unknown); a member of another size is not read at all."""
+    in the manifest (None: unknown); a member of another size, or larger than a payload of the manifest's
+    shape can be (`limits(key)`), is not read at all."""
     for info, tar in members:
         key, _, rest = info.name.partition(".")
         if rest != ext or key not in wanted:
@@ -82,6 +84,11 @@ def select_members(members, wanted: dict[str, int | None], ext: str) -> Iterator
         expected = wanted[key]
         if expected is not None and info.size != expected:
             yield key, MemberProblem(f"its .{ext} member is {info.size} bytes where the manifest says {expected}")
+            continue
+        try:
+            (limits(key) if limits else DEFAULT_LIMITS).check_member_size(info.size)
+        except PayloadError as e:
+            yield key, MemberProblem(str(e))
             continue
         yield key, tar.extractfile(info).read()
 
@@ -132,9 +139,10 @@ def in_ref_order(refs: Iterable[ShardRef], fetched: Iterator[Fetched]) -> Iterat
         yield ref, pending.pop(want, None)
 
 
-def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy) -> Iterator[tuple[int, FramesPayload, int]]:
-    """(index, payload, pass) for each readable sample; the payload's header is parsed here, its frame
-    blocks only when a clip asks for them."""
+def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy,
+           limits: Callable[[str], Limits] | None = None) -> Iterator[tuple[int, FramesPayload, int]]:
+    """(index, payload, pass) for each readable sample; the payload's header is parsed here (bounded by
+    `limits(key)`, the manifest row's shape), its frame blocks only when a clip asks for them."""
     for ref, data in pairs:
         where = f"{ref.shard.url}: sample {ref.key}"
         if data is None:
@@ -144,7 +152,7 @@ def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy) -> Ite
             policy.bad_sample(where, data.what)
             continue
         try:
-            payload = FramesPayload(data)
+            payload = FramesPayload(data, limits(ref.key) if limits else None)
         except PayloadError as e:
             policy.bad_sample(where, e)
             continue

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 
 from synthvid.manifests import layout
+from synthvid.manifests.payload import Limits
 from synthvid.manifests.reader import PublishedDataset, ShardRecord, open_dataset
-from synthvid.manifests.storage import StorageError, Store, is_local, join, url_to_fs
+from synthvid.manifests.storage import StorageError, Store, is_local, join, safe_url, url_to_fs
 
 from .. import draws
 from .errors import DataError, ErrorPolicy, Stats
@@ -28,11 +29,13 @@ class ShardSource:
         except Exception as e:   # IncompleteDatasetError, missing bucket, bad URL
             msg = str(e)
             raise DataError(msg if str(url).rstrip("/") in msg else f"--data {url}: {msg}") from None
-        self.url = self.name = url
+        self.url = url
+        self.name = safe_url(url)     # what messages and config.json show
         self.skip_bad_shards = skip_bad_shards
         self.verify_shards = verify_shards
         self._store_pid = self._fs_pid = None
         self._checked: dict[str, str | None] = {}   # shard name -> problem (None: fine), per process
+        self._shapes: dict | None = None             # key -> its manifest row's frames, height, width
         self.shards = [s for s in self.ds.shards if s.count > 0]
         self.members = self._members_by_shard()
         self.num_samples = sum(len(v) for v in self.members.values())
@@ -49,6 +52,14 @@ class ShardSource:
             if shard in by_shard:
                 by_shard[shard].append((key, int(index), None if size is None else int(size)))
         return {s: sorted(v) for s, v in by_shard.items()}
+
+    def limits(self, key: str) -> Limits:
+        """What sample `key`'s payload may hold: the hard ceilings and its manifest row's frames and size."""
+        if self._shapes is None:
+            cols = self.ds.samples.select(["key", "frames", "height", "width"]).to_pydict()
+            self._shapes = {k: {"frames": f, "height": h, "width": w}
+                            for k, f, h, w in zip(cols["key"], cols["frames"], cols["height"], cols["width"])}
+        return Limits.for_row(self._shapes.get(key, {}))
 
     def refs(self, seed: int, epoch: int, start: int, count: int) -> list[ShardRef]:
         """Positions [start, start+count) of this epoch's endless stream: pass p is every sample, shards in
@@ -70,13 +81,13 @@ class ShardSource:
         """(index, payload, pass) for each readable ref, in order (seed and epoch do not matter here)."""
         policy = ErrorPolicy(self.skip_bad_shards, stats)
         fetched = read_visits(group_visits(refs), self._wanted_members, policy)
-        yield from decode(in_ref_order(refs, fetched), policy)
+        yield from decode(in_ref_order(refs, fetched), policy, self.limits)
 
     def _wanted_members(self, shard: ShardRecord, keys: set[str]):
         self._check(shard)
         sizes = {key: size for key, _, size in self.members[shard.name] if key in keys}
         with self._open(shard) as f:
-            yield from select_members(plain_tar(f), sizes, layout.FRAMES_EXT)
+            yield from select_members(plain_tar(f), sizes, layout.FRAMES_EXT, self.limits)
 
     def _check(self, shard: ShardRecord) -> None:
         """Size (always) and sha256 (with verify_shards) against the manifest, once per shard and process."""
