@@ -7,6 +7,7 @@ import hashlib
 import tarfile
 from dataclasses import dataclass, field
 
+from . import layout
 from .hashing import HashingReader
 from .payload import payload_extensions
 from .reader import open_dataset

@@ -23,7 +23,7 @@ from synthvid.trainer.eval.labelled import LabelledSource
 from synthvid.trainer.eval.scoring import ReadPlan, score
 from synthvid.trainer.model import model_config
 from synthvid.trainer.runtime import Dist
-from tests.labelled import natural_sets, write_labelled
+from tests.labelled import natural_sets
 
 RATE = 2
 

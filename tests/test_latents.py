@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from synthvid.factory.generate.latents import SHAPE_CODE, radius_grid_cdf, sample_latents
-from synthvid.factory.generate.params import SHAPES, VideoParams
+from synthvid.factory.generate.params import SHAPES
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.manifests.seeds import substream
 

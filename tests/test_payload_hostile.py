@@ -2,14 +2,11 @@
 inside a memory limit, and nothing else (no KeyError, TypeError, RecursionError, MemoryError)."""
 
 import json
-import os
 import struct
 import subprocess
 import sys
-import zlib
 
 import numpy as np
-import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -102,9 +102,10 @@ def test_no_secret_reaches_any_output(s3_server, s3_url, image_server, tmp_path,
     assert trainer(["pretrain", "--data", in_memory.split("?")[0], "--eval-data", in_memory.split("?")[0],
                     "--eval-clips", "2", "--out", str(tmp_path / "run2"), *common]) == 0
     assert trainer(["pretrain", "--data", wrong, "--out", str(tmp_path / "run3"), *common]) != 0
-    storage = json.dumps({"key": s3_server.access_key, "secret": s3_server.secret_key,
-                          "endpoint_url": s3_server.endpoint_url})
-    assert trainer(["analyze", variant, "--storage-options", storage, "--out", str(tmp_path / "report"),
+    storage = [f"key={s3_server.access_key}", f"secret={s3_server.secret_key}",
+               f"endpoint_url={s3_server.endpoint_url}"]
+    assert trainer(["analyze", variant, *[a for kv in storage for a in ("--storage-option", kv)],
+                    "--out", str(tmp_path / "report"),
                     "--reference", "none", "--accuracy", "none", "--videos", "2", "--frames", "4", "--stride", "1",
                     "--flow-pairs", "1", "--no-progress"]) == 0
 

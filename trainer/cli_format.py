@@ -43,6 +43,11 @@ def add_shard_flags(group) -> None:
     group.add_argument("--verify-shards", action="store_true",
                        help="check each shard's sha256 against the manifest before first reading it (an extra read "
                             "of each shard by each loader process that opens it); sizes are always checked")
+    add_storage_flag(group)
+
+
+def add_storage_flag(group) -> None:
+    """--storage-option KEY=VALUE, spelled as in every synthvid command (manifests.storage.parse_storage_options)."""
     group.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
                        help="an fsspec storage option for shard URLs, repeatable; dotted keys nest and values parse "
                             "as JSON, e.g. --storage-option endpoint_url=http://host:9000 "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from . import draws
 
 
 def num_masked_per_slot(spatial_tokens: int, ratio: float) -> int:

@@ -12,9 +12,11 @@ args.command == "analyze".
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from synthvid.manifests.storage import parse_storage_options
+
+from ..cli_format import add_storage_flag
 from .options import BUILTIN_REFERENCE, PAPER_ACCURACY, AnalysisOptions
 
 
@@ -39,8 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (feature networks)")
     p.add_argument("--batch", type=int, default=32, help="feature-network batch size")
-    p.add_argument("--storage-options", type=json.loads, default=None,
-                   help="JSON options for fsspec (e.g. '{\"endpoint_url\": \"http://...\"}')")
+    add_storage_flag(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     return p
 
@@ -50,7 +51,7 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
         datasets=tuple(args.datasets), out=args.out, reference=args.reference, accuracy=args.accuracy,
         features=tuple(args.features), videos=args.videos, frames=args.frames, stride=args.stride,
         flow_pairs=args.flow_pairs, seed=args.seed, device=args.device, batch=args.batch,
-        storage_options=args.storage_options, progress=args.progress)
+        storage_options=parse_storage_options(args.storage_option) or None, progress=args.progress)
 
 
 def run(args: argparse.Namespace) -> int:
