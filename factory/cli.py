@@ -117,7 +117,7 @@ def cmd_verify(args) -> int:
             found = [join(url, name) for name, state in datasets_under(fs, path).items() if state == COMPLETE]
             targets = found or targets
         for target in targets:
-            report = verify_dataset(target, storage_options)
+            report = verify_dataset(target, storage_options, deep=args.deep)
             if report.ok:
                 print(f"OK    {target}: {report.shards} shards, {report.samples} samples, {report.bytes:,} bytes")
                 continue
