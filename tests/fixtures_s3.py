@@ -288,7 +288,10 @@ class FaultProxy:
 
     mode "pass": forward; "reset": accept, read the request, then reset the connection (RST);
     "slowdown": answer the request with HTTP 503 SlowDown; "throttle": forward with the client->server
-    direction limited to `rate` bytes/s (to make an upload last long enough to kill it midway).
+    direction limited to `rate` bytes/s (to make an upload last long enough to kill it midway);
+    "corrupt": forward, but flip one byte in the body of the connection's first PUT (a network or store
+    that damages data; clients must send no body checksum, or the server rejects the PUT instead);
+    "corrupt-all": the same for every PUT.
     `fail_next(n, mode)` applies a fault to the next n connections only; `reset_all()` cuts every open one.
     Point clients at `endpoint_url`.
     """
@@ -383,13 +386,16 @@ class FaultProxy:
         with self._lock:
             self._conns.update((client, upstream))
         rate = self.rate if mode == "throttle" else 0
+        damage = _BodyDamage(every=mode == "corrupt-all") if mode.startswith("corrupt") else None
 
-        def pump(src, dst, limit):
+        def pump(src, dst, limit, damage=None):
             try:
                 while True:
                     chunk = src.recv(16384 if not limit else max(1024, limit // 20))
                     if not chunk:
                         break
+                    if damage is not None:
+                        chunk = damage(chunk)
                     dst.sendall(chunk)
                     if limit:
                         time.sleep(len(chunk) / limit)
@@ -406,7 +412,33 @@ class FaultProxy:
                     self._conns.discard(dst)
 
         threading.Thread(target=pump, args=(upstream, client, 0), daemon=True).start()
-        pump(client, upstream, rate)
+        pump(client, upstream, rate, damage)
+
+
+class _BodyDamage:
+    """Flips the 100th body byte of the first PUT request that passes through it (`every`: of each PUT)."""
+
+    def __init__(self, at: int = 100, every: bool = False):
+        self.at, self.every, self.seen, self.done = at, every, b"", False
+        self.body_start: int | None = None
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if self.done:
+            return chunk
+        start = len(self.seen)
+        self.seen += chunk
+        if self.body_start is None:
+            put = self.seen.find(b"PUT ")
+            end = self.seen.find(b"\r\n\r\n", put) if put >= 0 else -1
+            if end < 0:
+                return chunk
+            self.body_start = end + 4
+        pos = self.body_start + self.at - start
+        if not 0 <= pos < len(chunk):
+            return chunk
+        self.done = not self.every
+        self.seen, self.body_start = chunk[pos + 1:], None     # look for the next PUT after this byte
+        return chunk[:pos] + bytes([chunk[pos] ^ 0xFF]) + chunk[pos + 1:]
 
 
 def _rst(sock) -> None:

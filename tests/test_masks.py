@@ -1,0 +1,87 @@
+"""Tube masks: their structure for any token grid (hypothesis), and that training draws a fresh mask for every
+micro-batch, step and rank, reproducibly (a run whose masks stopped depending on the step still lowers its
+loss, so only these tests notice)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthvid.trainer import draws, masking
+from synthvid.trainer.runtime import Dist
+from synthvid.trainer.step import Stepper
+
+from .test_trainer_parts import MCFG, _batches, _state
+
+
+@settings(max_examples=80, deadline=None)
+@given(batch=st.integers(1, 4), t=st.integers(1, 6), spatial=st.integers(2, 60), ratio=st.floats(0.0, 0.97),
+       seed=st.integers(0, 2**31))
+def test_tube_mask_structure(batch, t, spatial, ratio, seed):
+    n_mask = int(ratio * spatial)
+    if n_mask >= spatial:
+        return
+    keep, mask = masking.tube_mask(batch, t, spatial, ratio, generator=torch.Generator().manual_seed(seed))
+    assert keep.shape == (batch, t * (spatial - n_mask)) and mask.shape == (batch, t * n_mask)
+    for b in range(batch):
+        k, m = keep[b].tolist(), mask[b].tolist()
+        assert sorted(k + m) == list(range(t * spatial))              # every token once: kept or masked
+        assert k == sorted(k) and m == sorted(m)                      # raster order for the encoder
+        # a tube: the same spatial positions are masked in every time slot
+        per_slot = [sorted(i - s * spatial for i in m if s * spatial <= i < (s + 1) * spatial) for s in range(t)]
+        assert all(p == per_slot[0] for p in per_slot) and len(per_slot[0]) == n_mask
+    assert torch.equal(masking.to_bool(mask, t * spatial).sum(1), torch.full((batch,), t * n_mask))
+
+
+def test_mask_ratio_truncates_like_videomae_and_refuses_no_visible_token():
+    assert masking.num_masked_per_slot(196, 0.9) == 176
+    assert masking.num_masked_per_slot(49, 0.75) == 36
+    with pytest.raises(ValueError, match="leaves no visible token"):
+        masking.tube_mask(1, 2, 10, 1.0)
+
+
+def test_masks_of_one_batch_differ_between_clips():
+    keep, mask = masking.tube_mask(8, 2, 16, 0.75, generator=torch.Generator().manual_seed(0))
+    assert len({tuple(r) for r in mask.tolist()}) == 8
+
+
+def _mask_of(step: int, rank: int = 0, seed: int = 3) -> torch.Tensor:
+    state = _state()
+    stepper = Stepper(state.model, state.optimizer, state.schedule, MCFG, 0.75, seed=seed, dist=Dist(rank=rank))   # world 1: no all-reduce
+    return stepper.step(iter(_batches(1)), micro_offset=step).last[2]
+
+
+def test_training_masks_differ_across_steps_and_ranks_and_repeat_per_key():
+    """The step's own mask (what the model was trained on) for the same clips: other steps and other ranks
+    mask other tokens; the same (seed, rank, step) masks the same ones, so a resumed run repeats them."""
+    by_step = [_mask_of(s) for s in range(4)]
+    assert len({tuple(m.flatten().tolist()) for m in by_step}) == 4
+    assert not torch.equal(_mask_of(2, rank=1), by_step[2])
+    assert torch.equal(_mask_of(2, rank=0), by_step[2])
+    assert not torch.equal(_mask_of(2, seed=4), by_step[2])
+    # the masks come from the named stream of (seed, rank, micro-batch), nothing else
+    g = draws.mask_generator(3, 0, 2)
+    assert torch.equal(masking.masks_for(MCFG, 0.75, 2, g, "cpu")[1], by_step[2])
+
+
+def test_every_micro_batch_of_a_run_gets_its_own_mask_key(tmp_path, monkeypatch):
+    """Over a whole run (2 epochs, gradient accumulation 2) the engine asks for one mask stream per micro-batch
+    and never the same one twice; a resumed run would ask for the same keys (they are positions, not time)."""
+    from synthvid.trainer.engine import train
+    from tests.test_trainer_fixtures import build, tiny_config
+
+    keys = []
+    real = draws.mask_generator
+
+    def recording(seed, rank, step, device="cpu"):
+        keys.append((seed, rank, step))
+        return real(seed, rank, step, device)
+
+    monkeypatch.setattr(draws, "mask_generator", recording)
+    url = build(videos=8, per_shard=4)
+    train(tiny_config(tmp_path / "run", url, epochs=2, batch_size=4, accum_steps=2))
+    micro_per_epoch = 8 // 4 * 2
+    assert [k[2] for k in keys] == list(range(2 * micro_per_epoch))
+    assert {k[:2] for k in keys} == {(0, 0)}

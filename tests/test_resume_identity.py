@@ -1,0 +1,139 @@
+"""What a resumed build keeps, and what `verify` catches: the commit markers' fingerprint and the stored
+bytes decide whether a shard is kept; `verify` checks every sample's payload on its own, not only the
+shard's hash. (Each test here was written against a deliberate bug that the suite did not catch.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.generate.recipe import from_variant
+from synthvid.manifests import layout
+from synthvid.manifests.hashing import file_digest
+from synthvid.manifests.schema import SHARD_SCHEMA, rows_to_parquet_bytes
+from synthvid.manifests.verify import verify_dataset
+
+from .helpers import TINY, tree_digest
+
+VARIANT = "moving-circles"
+VIDEOS, PER_SHARD = 4, 1
+
+
+def _build(out, seed: int):
+    [res] = build_variants([from_variant(VARIANT, TINY)],
+                           BuildOptions(str(out), videos=VIDEOS, seed=seed, per_shard=PER_SHARD, inline=True,
+                                        progress=False))
+    return res
+
+
+@pytest.fixture(scope="module")
+def seed2_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seed2")
+    _build(out, seed=2)
+    return tree_digest(str(out))
+
+
+def test_markers_of_another_build_are_not_kept(tmp_path, seed2_reference):
+    """Build seed 1, lose `_commit/build.json`, build seed 2: every seed-1 shard is rebuilt (its marker holds
+    another fingerprint), and the result is the seed-2 build, manifest and card agreeing."""
+    _build(tmp_path, seed=1)
+    vdir = tmp_path / VARIANT
+    os.remove(vdir / layout.COMMIT_DIR / "build.json")
+    os.remove(vdir / layout.CARD)                  # an interrupted build: markers and shards, no card
+    res = _build(tmp_path, seed=2)
+    assert (res.shards_kept, res.shards_built) == (0, VIDEOS // PER_SHARD)
+    samples = pq.read_table(vdir / layout.SAMPLES_MANIFEST).column("seed").to_pylist()
+    assert samples == [2] * VIDEOS and res.card["seed"] == 2
+    assert tree_digest(str(tmp_path)) == seed2_reference
+
+
+def test_resume_rebuilds_local_shards_whose_bytes_changed(tmp_path, seed2_reference):
+    """A marker names stored bytes: a shard with one flipped byte (same size) or cut short is rebuilt, the
+    others are kept untouched (same inode times), and the build ends identical to a clean one."""
+    _build(tmp_path, seed=2)
+    vdir = tmp_path / VARIANT
+    os.remove(vdir / layout.CARD)
+    flipped, cut, kept = (vdir / layout.shard_name(VARIANT, i) for i in (1, 2, 3))
+    with open(flipped, "r+b") as f:
+        f.seek(700)
+        b = f.read(1)
+        f.seek(700)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.truncate(cut, os.path.getsize(cut) - 512)
+    stamp = os.stat(kept).st_mtime_ns
+    res = _build(tmp_path, seed=2)
+    assert (res.shards_kept, res.shards_built) == (2, 2)
+    assert os.stat(kept).st_mtime_ns == stamp
+    assert tree_digest(str(tmp_path)) == seed2_reference
+
+
+@pytest.fixture
+def dataset_copy(tmp_path, seed2_reference):
+    _build(tmp_path / "src", seed=2)
+    return tmp_path / "src" / VARIANT
+
+
+def _rewrite_shard_manifest(vdir, shard_name: str) -> None:
+    """Make the shard manifest agree with the shard as it is now: only per-sample checks can see the edit."""
+    table = pq.read_table(vdir / layout.SHARDS_MANIFEST)
+    rows = table.to_pylist()
+    for row in rows:
+        if row["name"] == shard_name:
+            row["bytes"], row["sha256"] = file_digest(str(vdir / shard_name))
+    (vdir / layout.SHARDS_MANIFEST).write_bytes(rows_to_parquet_bytes(rows, SHARD_SCHEMA, "name"))
+
+
+def test_verify_checks_each_sample_payload(dataset_copy):
+    """A payload edited inside a shard whose shard row was re-hashed to match: only the per-sample payload
+    sha256 catches it, and the problem names the shard and the sample."""
+    vdir = dataset_copy
+    assert verify_dataset(str(vdir)).ok
+    shard = layout.shard_name(VARIANT, 1)
+    with open(vdir / shard, "r+b") as f:
+        f.seek(512 + 300)                          # inside the first member's data (the payload)
+        b = f.read(1)
+        f.seek(512 + 300)
+        f.write(bytes([b[0] ^ 0x01]))
+    _rewrite_shard_manifest(vdir, shard)
+    report = verify_dataset(str(vdir))
+    assert report.problems == [(shard, f"sample {layout.sample_key(1)}: payload sha256 mismatch")]
+
+
+def test_verify_names_a_shard_whose_hash_alone_differs(dataset_copy):
+    """The shard manifest's sha256 is checked too (payloads intact, a stale shard row)."""
+    vdir = dataset_copy
+    rows = pq.read_table(vdir / layout.SHARDS_MANIFEST).to_pylist()
+    rows[2]["sha256"] = "0" * 64
+    (vdir / layout.SHARDS_MANIFEST).write_bytes(rows_to_parquet_bytes(rows, SHARD_SCHEMA, "name"))
+    assert verify_dataset(str(vdir)).problems == [(rows[2]["name"], "sha256 mismatch")]
+
+
+def test_verify_deep_compares_frames_hash(dataset_copy):
+    """`verify --deep` decodes each lossless payload and compares the frames' xxh3-128 with the manifest's
+    frames_hash: a manifest whose frames_hash is stale is caught there, and only there."""
+    from synthvid.factory.cli import main as cli_main
+    from synthvid.manifests.schema import SAMPLE_SCHEMA
+
+    vdir = dataset_copy
+    assert verify_dataset(str(vdir), deep=True).ok
+    rows = pq.read_table(vdir / layout.SAMPLES_MANIFEST).to_pylist()
+    rows[3]["frames_hash"] = "xxh3_128:" + "0" * 32
+    (vdir / layout.SAMPLES_MANIFEST).write_bytes(rows_to_parquet_bytes(rows, SAMPLE_SCHEMA, "key"))
+    assert verify_dataset(str(vdir)).ok            # the payload's sha256 still matches
+    report = verify_dataset(str(vdir), deep=True)
+    assert report.problems == [(rows[3]["shard"], f"sample {rows[3]['key']}: frames_hash mismatch")]
+    assert cli_main(["verify", str(vdir)]) == 0
+    assert cli_main(["verify", "--deep", str(vdir)]) == 1
+
+
+def test_shards_are_kept_across_a_copy(tmp_path, dataset_copy):
+    """Markers hold no absolute paths: a half-built dataset moved elsewhere resumes there, keeping its shards."""
+    moved = tmp_path / "moved"
+    shutil.copytree(dataset_copy, moved / VARIANT)
+    os.remove(moved / VARIANT / layout.CARD)
+    res = _build(moved, seed=2)
+    assert (res.shards_kept, res.shards_built) == (VIDEOS // PER_SHARD, 0)
