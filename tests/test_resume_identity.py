@@ -4,17 +4,21 @@ shard's hash. (Each test here was written against a deliberate bug that the suit
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
+import tarfile
 
 import pyarrow.parquet as pq
 import pytest
 
-from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.cli import main as cli_main
 from synthvid.factory.generate.recipe import from_variant
+from synthvid.factory.pipeline.build import BuildOptions, build_variants
 from synthvid.manifests import layout
 from synthvid.manifests.hashing import file_digest
-from synthvid.manifests.schema import SHARD_SCHEMA, rows_to_parquet_bytes
+from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parquet_bytes
 from synthvid.manifests.verify import verify_dataset
 
 from .helpers import TINY, tree_digest
@@ -31,10 +35,15 @@ def _build(out, seed: int):
 
 
 @pytest.fixture(scope="module")
-def seed2_reference(tmp_path_factory):
+def seed2_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("seed2")
     _build(out, seed=2)
-    return tree_digest(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed2_reference(seed2_build):
+    return tree_digest(str(seed2_build))
 
 
 def test_markers_of_another_build_are_not_kept(tmp_path, seed2_reference):
@@ -72,8 +81,9 @@ def test_resume_rebuilds_local_shards_whose_bytes_changed(tmp_path, seed2_refere
 
 
 @pytest.fixture
-def dataset_copy(tmp_path, seed2_reference):
-    _build(tmp_path / "src", seed=2)
+def dataset_copy(tmp_path, seed2_build):
+    """A private copy of the seed-2 build, to damage."""
+    shutil.copytree(seed2_build / VARIANT, tmp_path / "src" / VARIANT)
     return tmp_path / "src" / VARIANT
 
 
@@ -115,9 +125,6 @@ def test_verify_names_a_shard_whose_hash_alone_differs(dataset_copy):
 def test_verify_deep_compares_frames_hash(dataset_copy):
     """`verify --deep` decodes each lossless payload and compares the frames' xxh3-128 with the manifest's
     frames_hash: a manifest whose frames_hash is stale is caught there, and only there."""
-    from synthvid.factory.cli import main as cli_main
-    from synthvid.manifests.schema import SAMPLE_SCHEMA
-
     vdir = dataset_copy
     assert verify_dataset(str(vdir), deep=True).ok
     rows = pq.read_table(vdir / layout.SAMPLES_MANIFEST).to_pylist()
@@ -137,3 +144,80 @@ def test_shards_are_kept_across_a_copy(tmp_path, dataset_copy):
     os.remove(moved / VARIANT / layout.CARD)
     res = _build(moved, seed=2)
     assert (res.shards_kept, res.shards_built) == (VIDEOS // PER_SHARD, 0)
+
+
+def _shard_path(vdir, i: int):
+    return vdir / layout.shard_name(VARIANT, i)
+
+
+def test_verify_names_every_kind_of_damage_and_checks_every_shard(dataset_copy):
+    """One problem per damaged shard, in shard order, each named; damage early on never stops the check of
+    the shards after it."""
+    vdir = dataset_copy
+    os.remove(_shard_path(vdir, 0))                                      # missing
+    size1 = os.path.getsize(_shard_path(vdir, 1))
+    with open(_shard_path(vdir, 1), "ab") as f:                          # longer than the manifest says
+        f.write(b"\0" * 512)
+    size2 = os.path.getsize(_shard_path(vdir, 2))
+    os.truncate(_shard_path(vdir, 2), size2 - 1)                         # truncated
+    size3 = os.path.getsize(_shard_path(vdir, 3))
+    with open(_shard_path(vdir, 3), "r+b") as f:                         # not a tar at all, same size
+        f.write(b"\xff" * size3)
+    report = verify_dataset(str(vdir))
+    names = [layout.shard_name(VARIANT, i) for i in range(4)]
+    assert report.problems[:3] == [
+        (names[0], "missing"),
+        (names[1], f"wrong size: {size1 + 512} bytes, manifest says {size1}"),
+        (names[2], f"truncated: {size2 - 1} bytes, manifest says {size2}"),
+    ]
+    assert len(report.problems) == 4 and report.problems[3][0] == names[3]
+    assert report.problems[3][1].startswith("unreadable tar")
+    assert report.shards == 4 and not report.ok
+
+
+def _retar(path, keep) -> None:
+    """Rewrite a shard keeping the members `keep(name)` accepts (same member bytes and headers otherwise)."""
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
+        for m, data in members:
+            if keep(m.name):
+                tar.addfile(m, io.BytesIO(data))
+
+
+def test_verify_compares_samples_and_members_with_the_manifest(dataset_copy):
+    vdir = dataset_copy
+    key1, key2 = layout.sample_key(1), layout.sample_key(2)
+    _retar(_shard_path(vdir, 1), lambda name: not name.startswith(key1))              # a whole sample gone
+    _retar(_shard_path(vdir, 2), lambda name: name != f"{key2}.{layout.META_EXT}")    # one member gone
+    for i in (1, 2):
+        _rewrite_shard_manifest(vdir, layout.shard_name(VARIANT, i))
+    report = verify_dataset(str(vdir))
+    members = [f"{key2}.{layout.FRAMES_EXT}", f"{key2}.{layout.META_EXT}", f"{key2}.{layout.LATENTS_EXT}"]
+    assert report.problems == [
+        (layout.shard_name(VARIANT, 1), f"samples differ from manifest (missing ['{key1}'], extra [])"),
+        (layout.shard_name(VARIANT, 2), f"sample {key2}: members {[members[0], members[2]]} != {members}"),
+    ]
+    assert report.samples == VIDEOS - 1
+
+
+def test_verify_deep_names_a_payload_that_does_not_decode(dataset_copy):
+    """A payload whose bytes match the manifest (both rewritten) but do not decode: --deep names it."""
+    vdir = dataset_copy
+    key = layout.sample_key(0)
+    path = _shard_path(vdir, 0)
+    with tarfile.open(path) as tar:
+        m = tar.getmember(f"{key}.{layout.FRAMES_EXT}")
+        offset = m.offset_data
+        data = bytearray(tar.extractfile(m).read())
+    data[-40] ^= 0xFF                                                   # inside the last frame's block
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(bytes(data))
+    _rewrite_shard_manifest(vdir, layout.shard_name(VARIANT, 0))
+    rows = pq.read_table(vdir / layout.SAMPLES_MANIFEST).to_pylist()
+    rows[0]["payload_sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    (vdir / layout.SAMPLES_MANIFEST).write_bytes(rows_to_parquet_bytes(rows, SAMPLE_SCHEMA, "key"))
+    assert verify_dataset(str(vdir)).ok
+    [(shard, what)] = verify_dataset(str(vdir), deep=True).problems
+    assert shard == layout.shard_name(VARIANT, 0) and what.startswith(f"sample {key}: payload does not decode (")

@@ -167,9 +167,8 @@ def forget_survivors(session: str) -> None:
         db.execute("DELETE FROM work_results WHERE test_outcome = 'survived'")
 
 
-def results(session: str, tree: str) -> list[dict]:
-    out = subprocess.run(["cosmic-ray", "dump", session], cwd=tree, env=environment(tree), check=True,
-                         capture_output=True, text=True).stdout
+def results(session: str) -> list[dict]:
+    out = subprocess.run(["cosmic-ray", "dump", session], check=True, capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
         item, result = json.loads(line)
@@ -194,20 +193,25 @@ def main(argv=None) -> int:
     groups = [g for g in GROUPS if not args.group or g.name in args.group]
     os.makedirs(args.work, exist_ok=True)
     tree = os.path.join(args.work, "tree")
-    copy_tree(tree)
-    check = subprocess.run([sys.executable, "-c", "import synthvid.manifests.verify as m; print(m.__file__)"],
-                           cwd=tree, env=environment(tree), capture_output=True, text=True, check=True)
-    assert check.stdout.startswith(tree), f"the copy is not what gets imported: {check.stdout}"
+    if not args.report_only:        # (never while another run mutates the copy)
+        copy_tree(tree)
+        check = subprocess.run([sys.executable, "-c", "import synthvid.manifests.verify as m; print(m.__file__)"],
+                               cwd=tree, env=environment(tree), capture_output=True, text=True, check=True)
+        assert check.stdout.startswith(tree), f"the copy is not what gets imported: {check.stdout}"
     rows = []
     for group in groups:
+        if args.report_only:
+            session = os.path.join(args.work, f"{group.name}.sqlite")
+            if os.path.exists(session):
+                rows += [{**r, "group": group.name} for r in results(session)]
+            continue
         session = prepare(group, args.work, tree, args.fresh)
         if args.rerun_survivors:
             forget_survivors(session)
-        if not args.report_only:
-            print(f"== {group.name}: {', '.join(group.modules)} <- {group.tests}", flush=True)
-            subprocess.run(["cosmic-ray", "exec", os.path.join(args.work, f"{group.name}.toml"), session],
-                           cwd=tree, env=environment(tree), check=True)
-        rows += [{**r, "group": group.name} for r in results(session, tree)]
+        print(f"== {group.name}: {', '.join(group.modules)} <- {group.tests}", flush=True)
+        subprocess.run(["cosmic-ray", "exec", os.path.join(args.work, f"{group.name}.toml"), session],
+                       cwd=tree, env=environment(tree), check=True)
+        rows += [{**r, "group": group.name} for r in results(session)]
     return summarise(rows)
 
 
