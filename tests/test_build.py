@@ -324,3 +324,29 @@ def test_reprs_never_show_storage_options():
     assert shard_job.storage_options == {"secret": secret}       # it travels to the workers ...
     for obj in (options, shard_job, Store("memory://x", {"secret": secret})):
         assert secret not in repr(obj)                          # ... but never shows
+
+
+def test_worker_with_other_versions_refuses_to_write(tmp_path, ray_runtime):
+    """A Ray worker compares its library versions with the driver's before writing a byte: a job whose
+    driver had another numpy is refused on the worker, naming both versions, and leaves nothing behind; the
+    same job with the driver's real versions writes its shard."""
+    import dataclasses
+
+    import ray
+
+    from synthvid.factory.pipeline.distribute import RayDistributor, ShardTask
+    from synthvid.factory.pipeline.jobs import DatasetJob, ShardJob
+    from synthvid.factory.pipeline.versions import software_versions
+
+    url = str(tmp_path / "moving-circles")
+    job = ShardJob.of(DatasetJob(from_variant("moving-circles", TINY), 0, 2, 1, url), "f" * 64)
+    other = dataclasses.replace(job, software={**job.software, "numpy": "0.0.1"})
+    [(_, outcome)] = RayDistributor(ray, 1, max_retries=0).run([ShardTask(other, 0)])
+    assert isinstance(outcome, BuildError), outcome
+    assert f"numpy {np.__version__} here vs 0.0.1 on the driver" in str(outcome)
+    assert "identical versions on every node" in str(outcome)
+    assert not os.path.exists(url)
+    assert job.software == software_versions()
+    [(_, marker)] = RayDistributor(ray, 1, max_retries=0).run([ShardTask(job, 0)])
+    assert marker["shard"]["name"] == layout.shard_name("moving-circles", 0)
+    assert os.path.exists(os.path.join(url, marker["shard"]["name"]))

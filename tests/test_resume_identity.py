@@ -221,3 +221,35 @@ def test_verify_deep_names_a_payload_that_does_not_decode(dataset_copy):
     assert verify_dataset(str(vdir)).ok
     [(shard, what)] = verify_dataset(str(vdir), deep=True).problems
     assert shard == layout.shard_name(VARIANT, 0) and what.startswith(f"sample {key}: payload does not decode (")
+
+
+def test_dataset_states(tmp_path, dataset_copy):
+    """Complete (a card), incomplete (shards or markers, no card: readers refuse it), absent (nothing of a
+    build); a build root lists its datasets with their states, hidden folders and strays left out."""
+    import fsspec
+
+    from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
+    from synthvid.manifests.storage import ABSENT, COMPLETE, INCOMPLETE, dataset_state, datasets_under
+
+    fs = fsspec.filesystem("file")
+    root = dataset_copy.parent
+    assert dataset_state(fs, str(dataset_copy)) == COMPLETE
+    half = root / "half"
+    shutil.copytree(dataset_copy / layout.COMMIT_DIR, half / layout.COMMIT_DIR)          # markers only
+    only_shard = root / "only-shard"
+    only_shard.mkdir()
+    shutil.copy(_shard_path(dataset_copy, 0), only_shard)
+    (root / "empty").mkdir()
+    (root / ".tmp").mkdir()
+    (root / "stray.txt").write_text("not a dataset")
+    assert dataset_state(fs, str(half)) == dataset_state(fs, str(only_shard)) == INCOMPLETE
+    assert dataset_state(fs, str(root / "empty")) == ABSENT
+    assert dataset_state(fs, str(root / "stray.txt")) == ABSENT
+    assert dataset_state(fs, str(root / "nowhere")) == ABSENT
+    assert datasets_under(fs, str(root)) == {VARIANT: COMPLETE, "half": INCOMPLETE, "only-shard": INCOMPLETE}
+    assert datasets_under(fs, str(root / "nowhere")) == {}
+    with pytest.raises(IncompleteDatasetError, match="resume"):
+        open_dataset(str(half))
+    os.remove(dataset_copy / layout.CARD)
+    with pytest.raises(IncompleteDatasetError):
+        open_dataset(str(dataset_copy))

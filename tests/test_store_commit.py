@@ -68,15 +68,17 @@ def test_upload_damaged_in_flight_is_read_back_and_uploaded_again(damaging_store
     assert _stored(s3_server, store, "a.tar") == data
 
 
-def test_store_that_keeps_damaging_uploads_is_an_integrity_error(damaging_store, s3_server, tmp_path):
+def test_store_that_keeps_damaging_uploads_is_an_integrity_error(damaging_store, s3_server, tmp_path, caplog):
     store, proxy = damaging_store
     local = _payload(tmp_path)
     data = open(local, "rb").read()
     size, sha = file_digest(local)
     proxy.set_mode("corrupt-all")
-    with pytest.raises(StorageError, match="does not match the uploaded file") as err:
-        store.commit_file(local, "b.tar", size, sha)
+    with caplog.at_level(logging.WARNING, logger="synthvid.storage"):
+        with pytest.raises(StorageError, match="does not match the uploaded file .* after 2 uploads") as err:
+            store.commit_file(local, "b.tar", size, sha)
     assert err.value.kind == "integrity"
+    assert caplog.text.count("differs from the uploaded file") == 2            # two uploads, each read back
     assert not os.path.exists(local)          # the temp file goes, committed or not
     stored = _stored(s3_server, store, "b.tar")  # an object is there, damaged: no marker will ever name it
     assert len(stored) == size and stored != data
@@ -93,6 +95,24 @@ def test_matches_compares_size_and_sha256(s3_server, s3_url, tmp_path):
     assert not store.matches("c.tar", size + 1, sha)
     assert not store.matches("missing.tar", size, sha)
     assert store.digest("c.tar") == (size, sha)
+
+
+def test_abort_incomplete_uploads_counts_only_its_own_prefix(s3_server, s3_url, tmp_path):
+    """Uploads started and never completed under the store's root are aborted and counted; another
+    prefix's upload is left alone; a second call finds nothing."""
+    client, bucket = s3_server.client(), s3_server.bucket
+    prefix = s3_url.split("/", 3)[3]
+    started = [client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/{k}")["UploadId"]
+               for k in ("a.tar", "sub/b.tar")]
+    other = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}-other/c.tar")["UploadId"]
+    client.upload_part(Bucket=bucket, Key=f"{prefix}/a.tar", UploadId=started[0], PartNumber=1, Body=b"x" * 1000)
+    store = Store(s3_url, s3_server.storage_options())
+    assert store.abort_incomplete_uploads() == 2
+    assert store.abort_incomplete_uploads() == 0
+    left = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads") or []
+    assert [u["UploadId"] for u in left] == [other]
+    client.abort_multipart_upload(Bucket=bucket, Key=f"{prefix}-other/c.tar", UploadId=other)
+    assert Store(str(tmp_path)).abort_incomplete_uploads() == 0                 # a local store has none
 
 
 # ---------------------------------------------------------------------------------- multipart + SIGKILL

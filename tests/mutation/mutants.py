@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
 PYTEST = "python -m pytest -x -q -p no:cacheprovider --hypothesis-seed=0"
 
 
@@ -102,7 +103,7 @@ def copy_tree(dst: str) -> None:
 def environment(tree: str) -> dict:
     env = {**os.environ, "PYTHONPATH": tree,
            "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
     return env
 
 
@@ -132,7 +133,7 @@ def prepare(group: Group, work: str, tree: str, fresh: bool) -> str:
                 f"timeout = {group.timeout}\nexcluded-modules = []\n"
                 f"test-command = {json.dumps(PYTEST + ' ' + group.tests)}\n"
                 "[cosmic-ray.distributor]\nname = \"local\"\n")
-    subprocess.run(["cosmic-ray", "init", config, session], cwd=tree, env=environment(tree), check=True)
+    subprocess.run([os.path.join(BIN, "cosmic-ray"), "init", config, session], cwd=tree, env=environment(tree), check=True)
     skip_out_of_scope(group, session, tree)
     with open(stamp, "w") as f:
         f.write(fingerprint(group))
@@ -168,7 +169,7 @@ def forget_survivors(session: str) -> None:
 
 
 def results(session: str) -> list[dict]:
-    out = subprocess.run(["cosmic-ray", "dump", session], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([os.path.join(BIN, "cosmic-ray"), "dump", session], check=True, capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
         item, result = json.loads(line)
@@ -209,7 +210,7 @@ def main(argv=None) -> int:
         if args.rerun_survivors:
             forget_survivors(session)
         print(f"== {group.name}: {', '.join(group.modules)} <- {group.tests}", flush=True)
-        subprocess.run(["cosmic-ray", "exec", os.path.join(args.work, f"{group.name}.toml"), session],
+        subprocess.run([os.path.join(BIN, "cosmic-ray"), "exec", os.path.join(args.work, f"{group.name}.toml"), session],
                        cwd=tree, env=environment(tree), check=True)
         rows += [{**r, "group": group.name} for r in results(session)]
     return summarise(rows)
