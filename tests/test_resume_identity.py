@@ -58,6 +58,7 @@ def test_markers_of_another_build_are_not_kept(tmp_path, seed2_reference):
     samples = pq.read_table(vdir / layout.SAMPLES_MANIFEST).column("seed").to_pylist()
     assert samples == [2] * VIDEOS and res.card["seed"] == 2
     assert tree_digest(str(tmp_path)) == seed2_reference
+    assert not (vdir / ".tmp").exists()            # the build's temp folder goes once empty
 
 
 def test_resume_rebuilds_local_shards_whose_bytes_changed(tmp_path, seed2_reference):

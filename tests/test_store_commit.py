@@ -95,6 +95,8 @@ def test_matches_compares_size_and_sha256(s3_server, s3_url, tmp_path):
     assert not store.matches("c.tar", size + 1, sha)
     assert not store.matches("missing.tar", size, sha)
     assert store.digest("c.tar") == (size, sha)
+    with pytest.raises(FileNotFoundError):
+        store.digest("missing.tar")
 
 
 def test_abort_incomplete_uploads_counts_only_its_own_prefix(s3_server, s3_url, tmp_path):
@@ -113,6 +115,9 @@ def test_abort_incomplete_uploads_counts_only_its_own_prefix(s3_server, s3_url, 
     assert [u["UploadId"] for u in left] == [other]
     client.abort_multipart_upload(Bucket=bucket, Key=f"{prefix}-other/c.tar", UploadId=other)
     assert Store(str(tmp_path)).abort_incomplete_uploads() == 0                 # a local store has none
+    assert Store("memory://synthvid-abort/x").abort_incomplete_uploads() == 0     # nor a store without S3 calls
+    missing = Store(s3_server.url("x", bucket="synthvid-no-such-bucket"), s3_server.storage_options())
+    assert missing.abort_incomplete_uploads() == 0                              # a listing that fails: a warning
 
 
 # ---------------------------------------------------------------------------------- multipart + SIGKILL

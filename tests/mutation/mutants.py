@@ -85,6 +85,29 @@ def function_lines(path: str, names) -> list[tuple[int, int]]:
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names]
 
 
+def annotation_spans(path: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where a module's type annotations are, when it never evaluates them (`from __future__ import
+    annotations`): a mutant there (`dict | None` -> `dict & None`) is the same program."""
+    source = open(path).read()
+    if "from __future__ import annotations" not in source:
+        return []
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        notes = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            notes = [a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+                     if a is not None and a.annotation is not None] + ([node.returns] if node.returns else [])
+        elif isinstance(node, ast.AnnAssign):
+            notes = [node.annotation]
+        spans += [((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)) for n in notes]
+    return spans
+
+
+def in_annotation(spans, pos) -> bool:
+    return any(a <= tuple(pos) < b for a, b in spans)
+
+
 def copy_tree(dst: str) -> None:
     """Tracked and untracked-but-not-ignored files of the working tree. The editable install maps synthvid.*
     onto the working tree; in the copy, synthvid/ gets links to its own factory/, manifests/ and trainer/,
@@ -134,7 +157,6 @@ def prepare(group: Group, work: str, tree: str, fresh: bool) -> str:
                 f"test-command = {json.dumps(PYTEST + ' ' + group.tests)}\n"
                 "[cosmic-ray.distributor]\nname = \"local\"\n")
     subprocess.run([os.path.join(BIN, "cosmic-ray"), "init", config, session], cwd=tree, env=environment(tree), check=True)
-    skip_out_of_scope(group, session, tree)
     with open(stamp, "w") as f:
         f.write(fingerprint(group))
     return session
@@ -145,6 +167,7 @@ def skip_out_of_scope(group: Group, session: str, tree: str) -> None:
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
     ranges = {m: function_lines(os.path.join(tree, m), names) for m, names in group.scope.items()}
+    notes = {m: annotation_spans(os.path.join(tree, m)) for m in group.modules}
     sites = set()
     with use_db(session, WorkDB.Mode.open) as db:
         items = sorted(db.pending_work_items, key=lambda i: (str(i.mutations[0].module_path), i.mutations[0].start_pos,
@@ -156,16 +179,19 @@ def skip_out_of_scope(group: Group, session: str, tree: str) -> None:
             outside = module in ranges and not any(a <= line <= b for a, b in ranges[module])
             # a module-level number is a constant or a ceiling: one more or less is the same program
             constant = mut.definition_name is None and "NumberReplacer" in mut.operator_name
-            if outside or constant or not kept(mut.operator_name) or site in sites:
+            note = in_annotation(notes.get(module, []), mut.start_pos)
+            if outside or constant or note or not kept(mut.operator_name) or site in sites:
                 db.set_result(item.job_id, WorkResult(output="filtered", worker_outcome=WorkerOutcome.SKIPPED))
             sites.add(site)
 
 
 def forget_survivors(session: str) -> None:
+    """Survivors and mutants without a verdict go back to the queue (after new tests, or an interrupted run)."""
     import sqlite3
 
     with sqlite3.connect(session) as db:
-        db.execute("DELETE FROM work_results WHERE test_outcome = 'survived'")
+        db.execute("DELETE FROM work_results WHERE worker_outcome != 'SKIPPED' AND "
+                   "(test_outcome IS NULL OR test_outcome IN ('SURVIVED', 'INCOMPETENT'))")
 
 
 def results(session: str) -> list[dict]:
@@ -209,6 +235,7 @@ def main(argv=None) -> int:
         session = prepare(group, args.work, tree, args.fresh)
         if args.rerun_survivors:
             forget_survivors(session)
+        skip_out_of_scope(group, session, tree)
         print(f"== {group.name}: {', '.join(group.modules)} <- {group.tests}", flush=True)
         subprocess.run([os.path.join(BIN, "cosmic-ray"), "exec", os.path.join(args.work, f"{group.name}.toml"), session],
                        cwd=tree, env=environment(tree), check=True)
