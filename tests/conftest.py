@@ -21,3 +21,16 @@ def ray_runtime():
     ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ctx
     ray.shutdown()
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one intra-op thread for this test, the caller's setting restored after it. Two threads on a
+    shared 2-core machine make tiny ops many times slower, not faster; set per test so no module changes
+    the process for the tests after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -25,15 +25,6 @@ from tests.videodata import TinySpec, make_ucf101
 STEPS, BATCH = 150, 6
 
 
-@pytest.fixture
-def one_thread():
-    # Two intra-op threads on a shared 2-core machine make these tiny ops ~20x slower, not faster.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _batch(train, videos, r, step):
     pick = substream(0, step, "order").choice(len(train), BATCH, replace=False)
     clips, labels = [], []

@@ -15,6 +15,8 @@ from synthvid.trainer.step import Stepper
 
 from .test_trainer_parts import MCFG, _batches, _state
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @settings(max_examples=80, deadline=None)
 @given(batch=st.integers(1, 4), t=st.integers(1, 6), spatial=st.integers(2, 60), ratio=st.floats(0.0, 0.97),

@@ -11,9 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from synthvid.factory.pools import stylegan as sg  # noqa: E402
+from synthvid.factory.pools import stylegan as sg
 
 SIZE = 32
 
