@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -18,22 +17,12 @@ from synthvid.manifests.hashing import file_digest
 from synthvid.manifests.storage import StorageError, Store
 
 from .fixtures_s3 import FaultProxy
+from .helpers import wait_for
 
 # Flexible checksums make botocore send a CRC with every PUT, and a damaged body is then refused by the
 # server; without them, damage in flight lands in the store, which is what the read-back is for.
 NO_BODY_CHECKSUM = {"config_kwargs": {"request_checksum_calculation": "when_required",
                                       "response_checksum_validation": "when_required"}}
-
-
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    """Poll `condition` until it returns something true; fail naming `what` after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture
