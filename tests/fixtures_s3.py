@@ -145,7 +145,8 @@ class S3Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         self.starts += 1
         self._wait_ready(timeout)
         return self
@@ -439,6 +440,19 @@ class _BodyDamage:
         self.done = not self.every
         self.seen, self.body_start = chunk[pos + 1:], None     # look for the next PUT after this byte
         return chunk[:pos] + bytes([chunk[pos] ^ 0xFF]) + chunk[pos + 1:]
+
+
+def _die_with_parent() -> None:
+    """In the server's child process: SIGKILL it when the test process that started it dies, so a test
+    run killed from outside (a timeout, a mutation run) leaves no server behind (Linux prctl)."""
+    import ctypes
+    import signal as _signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _rst(sock) -> None:

@@ -134,9 +134,7 @@ def test_defining_property_on_shards(built, name):
 def test_not_yet_buildable_variants_refuse_clearly():
     from synthvid.factory.generate.variants import Variant, require_buildable
 
-    for name in NOT_BUILDABLE:
-        with pytest.raises(NotBuildableError, match="cannot be built yet"):
-            from_variant(name)
+    assert NOT_BUILDABLE == []                       # all 28 build today; a variant that cannot would say so:
     future = Variant("future-variant", 99, "not yet", None, requires="needs a generator that does not exist")
     with pytest.raises(NotBuildableError, match="cannot be built yet: needs a generator"):
         require_buildable(future)
