@@ -98,6 +98,22 @@ def _rewrite_shard_manifest(vdir, shard_name: str) -> None:
     (vdir / layout.SHARDS_MANIFEST).write_bytes(rows_to_parquet_bytes(rows, SHARD_SCHEMA, "name"))
 
 
+def test_verify_counts_what_it_checked_and_names_one_problem_per_damaged_payload(dataset_copy):
+    """A clean dataset: every shard, sample and byte counted. One flipped payload byte (the shard row left
+    as it was): one problem, the sample's, not a second one for the shard's hash."""
+    vdir = dataset_copy
+    report = verify_dataset(str(vdir))
+    sizes = [os.path.getsize(_shard_path(vdir, i)) for i in range(VIDEOS // PER_SHARD)]
+    assert (report.ok, report.shards, report.samples, report.bytes) == (True, len(sizes), VIDEOS, sum(sizes))
+    shard = layout.shard_name(VARIANT, 2)
+    with open(vdir / shard, "r+b") as f:
+        f.seek(512 + 300)
+        b = f.read(1)
+        f.seek(512 + 300)
+        f.write(bytes([b[0] ^ 0x01]))
+    assert verify_dataset(str(vdir)).problems == [(shard, f"sample {layout.sample_key(2)}: payload sha256 mismatch")]
+
+
 def test_verify_checks_each_sample_payload(dataset_copy):
     """A payload edited inside a shard whose shard row was re-hashed to match: only the per-sample payload
     sha256 catches it, and the problem names the shard and the sample."""
@@ -155,24 +171,24 @@ def test_verify_names_every_kind_of_damage_and_checks_every_shard(dataset_copy):
     """One problem per damaged shard, in shard order, each named; damage early on never stops the check of
     the shards after it."""
     vdir = dataset_copy
-    os.remove(_shard_path(vdir, 0))                                      # missing
-    size1 = os.path.getsize(_shard_path(vdir, 1))
-    with open(_shard_path(vdir, 1), "ab") as f:                          # longer than the manifest says
-        f.write(b"\0" * 512)
+    size0 = os.path.getsize(_shard_path(vdir, 0))
+    with open(_shard_path(vdir, 0), "r+b") as f:                         # not a tar at all, same size
+        f.write(b"\xff" * size0)
+    os.remove(_shard_path(vdir, 1))                                      # missing
     size2 = os.path.getsize(_shard_path(vdir, 2))
-    os.truncate(_shard_path(vdir, 2), size2 - 1)                         # truncated
+    with open(_shard_path(vdir, 2), "ab") as f:                          # longer than the manifest says
+        f.write(b"\0" * 512)
     size3 = os.path.getsize(_shard_path(vdir, 3))
-    with open(_shard_path(vdir, 3), "r+b") as f:                         # not a tar at all, same size
-        f.write(b"\xff" * size3)
+    os.truncate(_shard_path(vdir, 3), size3 - 1)                         # truncated
     report = verify_dataset(str(vdir))
     names = [layout.shard_name(VARIANT, i) for i in range(4)]
-    assert report.problems[:3] == [
-        (names[0], "missing"),
-        (names[1], f"wrong size: {size1 + 512} bytes, manifest says {size1}"),
-        (names[2], f"truncated: {size2 - 1} bytes, manifest says {size2}"),
+    assert len(report.problems) == 4 and report.problems[0][0] == names[0]
+    assert report.problems[0][1].startswith("unreadable tar")
+    assert report.problems[1:] == [
+        (names[1], "missing"),
+        (names[2], f"wrong size: {size2 + 512} bytes, manifest says {size2}"),
+        (names[3], f"truncated: {size3 - 1} bytes, manifest says {size3}"),
     ]
-    assert len(report.problems) == 4 and report.problems[3][0] == names[3]
-    assert report.problems[3][1].startswith("unreadable tar")
     assert report.shards == 4 and not report.ok
 
 
