@@ -146,7 +146,7 @@ class S3Server:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=_die_with_parent if _on_main_thread() else None)
         self.starts += 1
         self._wait_ready(timeout)
         return self
@@ -442,9 +442,17 @@ class _BodyDamage:
         return chunk[:pos] + bytes([chunk[pos] ^ 0xFF]) + chunk[pos + 1:]
 
 
+def _on_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _die_with_parent() -> None:
     """In the server's child process: SIGKILL it when the test process that started it dies, so a test
-    run killed from outside (a timeout, a mutation run) leaves no server behind (Linux prctl)."""
+    run killed from outside (a timeout, a mutation run) leaves no server behind (Linux prctl). The signal
+    follows the thread that started the server, so only servers started on the main thread ask for it (a
+    restart from a timer thread would otherwise die with that thread)."""
     import ctypes
     import signal as _signal
 

@@ -87,3 +87,26 @@ def test_every_micro_batch_of_a_run_gets_its_own_mask_key(tmp_path, monkeypatch)
     micro_per_epoch = 8 // 4 * 2
     assert [k[2] for k in keys] == list(range(2 * micro_per_epoch))
     assert {k[:2] for k in keys} == {(0, 0)}
+
+
+@pytest.mark.parametrize("img, frames, patch", [(32, 4, 8), (48, 4, 8), (16, 8, 4)])
+def test_masks_cover_the_whole_token_grid_of_a_config(img, frames, patch):
+    """masks_for spans the config's grid (T' x H' x W' tokens), whatever its shape."""
+    from synthvid.trainer.model import model_config
+
+    cfg = model_config("vit_tiny_test", img_size=img, num_frames=frames, patch_size=patch)
+    keep, mask = masking.masks_for(cfg, 0.75, 3, draws.mask_generator(1, 0, 0), "cpu")
+    t, h, w = cfg.grid
+    assert keep.shape[1] + mask.shape[1] == cfg.num_tokens == t * h * w
+    assert mask.shape[1] == t * int(0.75 * h * w)
+    assert torch.equal(torch.sort(torch.cat([keep, mask], 1), 1).values, torch.arange(t * h * w).expand(3, -1))
+
+
+def test_pinned_masks():
+    """The masks of two keys, pinned: a change of the mask derivation (seed to generator, noise to tokens)
+    between commits would silently change what a resumed run trains on, so it must show here first."""
+    pinned = {(0, 0, 0): [0, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 18, 19, 22, 23, 24, 25, 26, 27, 28, 29, 30],
+              (7, 3, 12345): [1, 3, 4, 5, 7, 8, 10, 11, 12, 13, 14, 15, 17, 19, 20, 21, 23, 24, 26, 27, 28, 29, 30, 31]}
+    for (seed, rank, step), want in pinned.items():
+        _, mask = masking.masks_for(MCFG, 0.75, 1, draws.mask_generator(seed, rank, step), "cpu")
+        assert mask.tolist() == [want], (seed, rank, step)

@@ -270,3 +270,43 @@ def test_dataset_states(tmp_path, dataset_copy):
     os.remove(dataset_copy / layout.CARD)
     with pytest.raises(IncompleteDatasetError):
         open_dataset(str(dataset_copy))
+
+
+def test_cleanup_keeps_live_temp_files_and_removes_dead_ones(tmp_path):
+    """What an interrupted commit leaves locally: temp files of dead processes go (and the temp folder once
+    empty); a temp file of a live process (a build still writing) stays, with its folder."""
+    import socket
+
+    from synthvid.manifests.storage import Store
+
+    store = Store(str(tmp_path / "v"))
+    store.makedirs()
+    live = store.temp_path("a.tar")                        # this process: alive
+    dead = os.path.join(os.path.dirname(live), f"b.tar.{socket.gethostname()}.999999999.cafe0000")
+    other_host = os.path.join(os.path.dirname(live), "c.tar.some-other-host.1.cafe0000")
+    for p in (live, dead, other_host):
+        with open(p, "wb") as f:
+            f.write(b"partial")
+    store.cleanup_temp()
+    assert sorted(os.listdir(os.path.dirname(live))) == sorted(map(os.path.basename, (live, other_host)))
+    os.remove(live)
+    os.remove(other_host)
+    store.cleanup_temp()
+    assert not os.path.exists(os.path.dirname(live))
+
+
+def test_upload_checks_against_the_digest_taken_while_writing(tmp_path):
+    """commit_file / upload_verified compare the stored object with the size and sha256 the writer computed,
+    not with the local file as it is now: a local file changed after it was hashed is an integrity error."""
+    from synthvid.manifests.storage import StorageError, Store
+
+    store = Store(str(tmp_path / "v"))
+    store.makedirs()
+    local = tmp_path / "x.tar"
+    local.write_bytes(b"shard bytes")
+    size, sha = file_digest(str(local))
+    local.write_bytes(b"shard bytez")                       # changed after hashing: same size
+    with pytest.raises(StorageError, match="does not match the uploaded file") as err:
+        store.upload_verified(str(local), "x.tar", size=size, sha256=sha)
+    assert err.value.kind == "integrity"
+    assert store.upload_verified(str(local), "y.tar") == file_digest(str(local))   # no digest given: taken now
