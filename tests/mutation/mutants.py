@@ -226,6 +226,7 @@ def main(argv=None) -> int:
     p.add_argument("--report-only", action="store_true", help="summarise the sessions as they are")
     args = p.parse_args(argv)
     groups = [g for g in GROUPS if not args.group or g.name in args.group]
+    args.work = os.path.abspath(args.work)      # the copy's links and PYTHONPATH must not depend on the cwd
     os.makedirs(args.work, exist_ok=True)
     tree = os.path.join(args.work, "tree")
     if not args.report_only:        # (never while another run mutates the copy)
