@@ -110,3 +110,13 @@ def test_pinned_masks():
     for (seed, rank, step), want in pinned.items():
         _, mask = masking.masks_for(MCFG, 0.75, 1, draws.mask_generator(seed, rank, step), "cpu")
         assert mask.tolist() == [want], (seed, rank, step)
+
+
+def test_clip_stream_key_of_a_first_pass():
+    """A clip's window and crop come from the named stream of (seed, video, epoch, source, pass); a first
+    pass is pass 0 whether or not the caller names it (the procedural source and the shard reader must
+    meet on the same key)."""
+    from synthvid.manifests.seeds import substream
+
+    want = substream(5, 13, "trainer.clip/epoch=2/source=0/pass_=0").integers(1 << 40)
+    assert draws.clip(5, 2, 0, 13).integers(1 << 40) == want == draws.clip(5, 2, 0, 13, 0).integers(1 << 40)
