@@ -54,11 +54,12 @@ GROUPS = [
     # the payload's promises: a checksummed head, an index that cannot point outside the payload, decodes
     # bounded by the manifest and the ceilings (the JPEG marker walk and the encoders: extend `scope`)
     Group("payload", ("manifests/payload/container.py", "manifests/payload/limits.py"),
-          "tests/test_payload_hostile.py tests/test_payload.py tests/test_manifests.py -k \"not torchvision\"",
+          "tests/test_payload_bounds.py tests/test_payload_hostile.py tests/test_payload.py tests/test_manifests.py "
+          "-k \"not torchvision\"",
           scope={"manifests/payload/container.py": ("parse_head", "checked_indices", "frame_ranges"),
                  "manifests/payload/limits.py": ("check_shape", "check_decode")}),
     Group("payload-kinds", ("manifests/payload/kinds.py", "manifests/payload/codecs.py"),
-          "tests/test_payload_hostile.py tests/test_payload.py -k \"not torchvision\"",
+          "tests/test_payload_bounds.py tests/test_payload_hostile.py tests/test_payload.py -k \"not torchvision\"",
           scope={"manifests/payload/kinds.py": ("payload_for_extension", "open_payload", "read_head",
                                                 "decode_blocks"),
                  "manifests/payload/codecs.py": ("decode_into", "_zstd_decode")}),
