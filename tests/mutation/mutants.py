@@ -151,13 +151,10 @@ def fingerprint(group: Group) -> str:
 
 
 def prepare(group: Group, work: str, tree: str, fresh: bool) -> str:
+    """The group's config (always rewritten: its test command may have changed) and its session (made anew
+    when the modules or the selection rules changed, or with --fresh)."""
     session = os.path.join(work, f"{group.name}.sqlite")
     stamp = session + ".fingerprint"
-    if not fresh and os.path.exists(session) and os.path.exists(stamp) and open(stamp).read() == fingerprint(group):
-        return session
-    for p in (session, stamp):
-        if os.path.exists(p):
-            os.remove(p)
     config = os.path.join(work, f"{group.name}.toml")
     with open(config, "w") as f:
         f.write("[cosmic-ray]\n"
@@ -165,6 +162,11 @@ def prepare(group: Group, work: str, tree: str, fresh: bool) -> str:
                 f"timeout = {group.timeout}\nexcluded-modules = []\n"
                 f"test-command = {json.dumps(PYTEST + ' ' + group.tests)}\n"
                 "[cosmic-ray.distributor]\nname = \"local\"\n")
+    if not fresh and os.path.exists(session) and os.path.exists(stamp) and open(stamp).read() == fingerprint(group):
+        return session
+    for p in (session, stamp):
+        if os.path.exists(p):
+            os.remove(p)
     subprocess.run([os.path.join(BIN, "cosmic-ray"), "init", config, session], cwd=tree, env=environment(tree), check=True)
     with open(stamp, "w") as f:
         f.write(fingerprint(group))
