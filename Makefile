@@ -1,5 +1,6 @@
 # make demo : install into .venv, build every buildable variant at a small size into ./out, verify, preview
 # make test : install into .venv (if needed) and run the whole test suite (.ci/run calls exactly this)
+# make mutants : mutation testing (cosmic-ray) of the promise-carrying modules; an hour or more on 2 cores
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,7 +18,7 @@ DEMO_VIDEOS ?= 8
 # settings for real builds.
 DEMO_SIZE   ?= --size 128 --frames 20-30 --pool-size 8 --param item_px=32 --param clip_frames=30
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean mutants
 
 install: $(STAMP)
 
@@ -44,6 +45,12 @@ demo: install
 
 test: install
 	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Sessions are kept in .mutants/ (an interrupted run continues); MUTANTS_ARGS=--fresh starts anew,
+# --rerun-survivors gives the survivors to new tests, --group NAME runs one group (tests/mutation/mutants.py).
+mutants: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[mutation]'
+	PATH=$(abspath $(BIN)):$$PATH nice $(BIN)/python tests/mutation/mutants.py $(MUTANTS_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/factory_throughput.py

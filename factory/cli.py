@@ -136,7 +136,7 @@ def cmd_verify(args) -> int:
             found = [join(url, name) for name, state in datasets_under(fs, path).items() if state == COMPLETE]
             targets = found or targets
         for target in targets:
-            report = verify_dataset(target, storage_options)
+            report = verify_dataset(target, storage_options, deep=args.deep)
             shown = safe_url(target)
             if report.ok:
                 print(f"OK    {shown}: {report.shards} shards, {report.samples} samples, {report.bytes:,} bytes")

@@ -1,4 +1,5 @@
-"""sha256 of what passes through: the one hasher behind shard writing, verifying, committing and publishing.
+"""The project's hashes: sha256 of what passes through (shard writing, verifying, committing, publishing) and
+the manifest's `frames_hash` of decoded frames (`FramesHasher`: written by the factory, checked by verify --deep).
 
 A shard is hashed on its way to disk (`HashingWriter`), re-hashed on its way out of storage
 (`HashingReader`, `sha256_stream`), and a local file is hashed before an upload (`file_digest`), so
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+
+import numpy as np
+import xxhash
 
 # Read and hash in chunks of this size (remote reads stream; nothing holds a whole shard twice).
 CHUNK = 8 << 20
@@ -61,3 +65,20 @@ def file_digest(local_path: str) -> tuple[int, str]:
     """(size, sha256 hex) of a local file."""
     with open(local_path, "rb") as f:
         return sha256_stream(f)
+
+
+class FramesHasher:
+    """The manifest's `frames_hash`: xxh3-128 over the raw uint8 frames in order; counts them too."""
+
+    def __init__(self):
+        self._hash = xxhash.xxh3_128()
+        self.count, self.shape = 0, None
+
+    def add(self, frame: np.ndarray) -> np.ndarray:
+        frame = np.ascontiguousarray(frame)
+        self._hash.update(frame.data)
+        self.count, self.shape = self.count + 1, frame.shape
+        return frame
+
+    def hexdigest(self) -> str:
+        return "xxh3_128:" + self._hash.hexdigest()

@@ -39,6 +39,9 @@ SHARD_SCHEMA = pa.schema([
 def rows_to_parquet_bytes(rows: list[dict], schema: pa.Schema, sort_key: str) -> bytes:
     """Serialise rows with a fixed writer configuration: sorted rows, one row group, no statistics that
     depend on anything but the data, no timestamps. Same rows + same pyarrow version -> same bytes."""
+    missing = [f.name for f in schema if not f.nullable for r in rows if r.get(f.name) is None]
+    if missing:   # Arrow does not enforce "not null" itself: a manifest would carry nulls its schema forbids
+        raise ValueError(f"manifest rows lack required column '{missing[0]}'")
     rows = sorted(rows, key=lambda r: r[sort_key])
     table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
     buf = io.BytesIO()

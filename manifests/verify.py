@@ -1,5 +1,6 @@
 """Verify a published variant against its manifests: every shard's size and sha256, every sample's
-members and payload sha256. Names each missing, truncated or mismatching shard."""
+members and payload sha256; with `deep`, every lossless payload decoded and its frames compared with the
+manifest's frames_hash. Names each missing, truncated or mismatching shard."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import tarfile
 from dataclasses import dataclass, field
 
 from . import layout
-from .hashing import HashingReader
-from .payload import payload_extensions
+from .hashing import FramesHasher, HashingReader
+from .payload import PayloadError, open_payload, payload_extensions, payload_for_extension
 from .reader import open_dataset
 
 
@@ -39,13 +40,14 @@ def manifest_problems(ds) -> list[tuple[str, str]]:
     return problems
 
 
-def verify_dataset(url: str, storage_options: dict | None = None, progress=None) -> VerifyReport:
+def verify_dataset(url: str, storage_options: dict | None = None, progress=None, deep: bool = False) -> VerifyReport:
     ds = open_dataset(url, storage_options)
     report = VerifyReport(url=ds.url)
     report.problems += manifest_problems(ds)
-    expected: dict[str, dict[str, str]] = {}
-    for row in ds.samples.select(["shard", "key", "payload_sha256", "members"]).to_pylist():
-        expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"])
+    expected: dict[str, dict[str, tuple]] = {}
+    for row in ds.samples.select(["shard", "key", "payload_sha256", "members", "frames_hash"]).to_pylist():
+        expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"],
+                                                            row["frames_hash"])
     payload_kinds = set(payload_extensions())     # the payload member is found by its extension
     for shard in ds.shards:
         report.shards += 1
@@ -70,10 +72,14 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
                         seen.setdefault(key, []).append(member.name)
                         if ext in payload_kinds:
                             data = tar.extractfile(member).read()
-                            want = expected.get(shard.name, {}).get(key, (None,))[0]
-                            if hashlib.sha256(data).hexdigest() != want:
+                            want = expected.get(shard.name, {}).get(key, (None, None, None))
+                            if hashlib.sha256(data).hexdigest() != want[0]:
                                 report.problems.append((shard.name, f"sample {key}: payload sha256 mismatch"))
                                 payload_ok = False
+                            elif deep:
+                                problem = _deep_problem(ext, data, want[2])
+                                if problem:
+                                    report.problems.append((shard.name, f"sample {key}: {problem}"))
             except (tarfile.TarError, EOFError, OSError) as e:
                 report.problems.append((shard.name, f"unreadable tar: {e}"))
                 continue
@@ -87,7 +93,7 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
             extra = sorted(set(seen) - set(want_keys))
             report.problems.append((shard.name, f"samples differ from manifest (missing {missing[:3]}, extra {extra[:3]})"))
         else:
-            for key, (_, members) in want_keys.items():
+            for key, (_, members, _) in want_keys.items():
                 if seen[key] != list(members):
                     report.problems.append((shard.name, f"sample {key}: members {seen[key]} != {list(members)}"))
         report.samples += len(seen)
@@ -95,3 +101,19 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
         if progress is not None:
             progress(shard)
     return report
+
+
+def _deep_problem(ext: str, data: bytes, frames_hash: str) -> str | None:
+    """What is wrong with a payload's frames: decoded frame by frame (memory stays one frame) and hashed as
+    the factory hashed them. A lossy kind's frames_hash is of frames it did not keep, so only its decoding is
+    checked."""
+    hasher = FramesHasher()
+    try:
+        payload = open_payload(ext, data)
+        for t in range(len(payload)):
+            hasher.add(payload.frame(t))
+    except PayloadError as e:
+        return f"payload does not decode ({e})"
+    if payload_for_extension(ext).hash_of_decoded and hasher.hexdigest() != frames_hash:
+        return "frames_hash mismatch"
+    return None

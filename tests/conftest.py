@@ -25,8 +25,9 @@ def ray_runtime():
 
 @pytest.fixture
 def one_thread():
-    """Single-threaded torch for a test: two intra-op threads on a shared 2-core machine make tiny ops ~20x
-    slower, not faster."""
+    """torch on one intra-op thread for this test, the caller's setting restored after it. Two threads on a
+    shared 2-core machine make tiny ops many times slower, not faster; set per test so no module changes
+    the process for the tests after it."""
     import torch
 
     before = torch.get_num_threads()

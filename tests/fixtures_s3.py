@@ -145,7 +145,8 @@ class S3Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=_die_with_parent if _on_main_thread() else None)
         self.starts += 1
         self._wait_ready(timeout)
         return self
@@ -288,7 +289,10 @@ class FaultProxy:
 
     mode "pass": forward; "reset": accept, read the request, then reset the connection (RST);
     "slowdown": answer the request with HTTP 503 SlowDown; "throttle": forward with the client->server
-    direction limited to `rate` bytes/s (to make an upload last long enough to kill it midway).
+    direction limited to `rate` bytes/s (to make an upload last long enough to kill it midway);
+    "corrupt": forward, but flip one byte in the body of the connection's first PUT (a network or store
+    that damages data; clients must send no body checksum, or the server rejects the PUT instead);
+    "corrupt-all": the same for every PUT.
     `fail_next(n, mode)` applies a fault to the next n connections only; `reset_all()` cuts every open one.
     Point clients at `endpoint_url`.
     """
@@ -383,13 +387,16 @@ class FaultProxy:
         with self._lock:
             self._conns.update((client, upstream))
         rate = self.rate if mode == "throttle" else 0
+        damage = _BodyDamage(every=mode == "corrupt-all") if mode.startswith("corrupt") else None
 
-        def pump(src, dst, limit):
+        def pump(src, dst, limit, damage=None):
             try:
                 while True:
                     chunk = src.recv(16384 if not limit else max(1024, limit // 20))
                     if not chunk:
                         break
+                    if damage is not None:
+                        chunk = damage(chunk)
                     dst.sendall(chunk)
                     if limit:
                         time.sleep(len(chunk) / limit)
@@ -406,7 +413,54 @@ class FaultProxy:
                     self._conns.discard(dst)
 
         threading.Thread(target=pump, args=(upstream, client, 0), daemon=True).start()
-        pump(client, upstream, rate)
+        pump(client, upstream, rate, damage)
+
+
+class _BodyDamage:
+    """Flips the 100th body byte of the first PUT request that passes through it (`every`: of each PUT)."""
+
+    def __init__(self, at: int = 100, every: bool = False):
+        self.at, self.every, self.seen, self.done = at, every, b"", False
+        self.body_start: int | None = None
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if self.done:
+            return chunk
+        start = len(self.seen)
+        self.seen += chunk
+        if self.body_start is None:
+            put = self.seen.find(b"PUT ")
+            end = self.seen.find(b"\r\n\r\n", put) if put >= 0 else -1
+            if end < 0:
+                return chunk
+            self.body_start = end + 4
+        pos = self.body_start + self.at - start
+        if not 0 <= pos < len(chunk):
+            return chunk
+        self.done = not self.every
+        self.seen, self.body_start = chunk[pos + 1:], None     # look for the next PUT after this byte
+        return chunk[:pos] + bytes([chunk[pos] ^ 0xFF]) + chunk[pos + 1:]
+
+
+def _on_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _die_with_parent() -> None:
+    """In the server's child process: SIGKILL it when the test process that started it dies, so a test
+    run killed from outside (a timeout, a mutation run) leaves no server behind (Linux prctl). The signal
+    follows the thread that started the server, so only servers started on the main thread ask for it (a
+    restart from a timer thread would otherwise die with that thread)."""
+    import ctypes
+    import signal as _signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _rst(sock) -> None:

@@ -36,3 +36,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+def wait_for(condition, timeout: float = 120, what: str = "the condition", every: float = 0.05):
+    """Poll `condition()` until it returns something true, and return that; fail naming `what` after a
+    generous `timeout`. Tests wait on what they need, never for a fixed time."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+def ray_tasks_running(ray_context, function: str) -> int:
+    """How many workers of this test session's own Ray runtime are executing `function` now (a Ray worker's
+    process title is `ray::<function>` while it runs a task, `ray::IDLE` between tasks)."""
+    import psutil
+
+    session = ray_context.address_info["session_dir"]
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "raylet" and any(session in arg for arg in proc.info["cmdline"] or []):
+            try:
+                return sum(child.name() == f"ray::{function}" for child in proc.children(recursive=True))
+            except psutil.Error:
+                return 0
+    raise RuntimeError(f"no raylet of the Ray session {session}")

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
 from synthvid.manifests.storage import BuildLock, StorageError, Store
 from synthvid.manifests.verify import verify_dataset
 
-from .helpers import TINY, tree_digest
+from .helpers import TINY, ray_tasks_running, tree_digest, wait_for
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 
@@ -148,38 +147,21 @@ def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     vdir = os.path.join(killed, variant)
     commit_dir, tmp_dir = os.path.join(vdir, layout.COMMIT_DIR), os.path.join(vdir, ".tmp")
-    deadline = time.time() + 120
+
+    def committed_and_in_flight():
+        markers = committed_markers(commit_dir)
+        in_flight = os.listdir(tmp_dir) if os.path.isdir(tmp_dir) else []
+        assert proc.poll() is None, proc.stderr.read().decode()
+        return markers and in_flight and len(markers) < 6
+
     try:
-        while time.time() < deadline:
-            markers = committed_markers(commit_dir)
-            in_flight = os.listdir(tmp_dir) if os.path.isdir(tmp_dir) else []
-            if markers and in_flight and len(markers) < 6:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.005)
-        else:
-            pytest.fail("never saw a committed and an in-flight shard at once")
+        wait_for(committed_and_in_flight, 120, "a committed and an in-flight shard at once")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)     # the build's own process group, by its handle
         proc.wait()
     # Ray ends a dead driver's tasks lazily: orphaned tasks of the killed job may still write (a growing temp
-    # file, a sibling rename). Wait until names and sizes in every folder they touch stay still for 3 s.
-    def snapshot():
-        entries = []
-        for folder in (vdir, commit_dir, tmp_dir):
-            for name in (os.listdir(folder) if os.path.isdir(folder) else []):
-                try:
-                    entries.append((folder, name, os.stat(os.path.join(folder, name)).st_size))
-                except FileNotFoundError:
-                    entries.append((folder, name, -1))
-        return sorted(entries)
-
-    last, quiet_since = None, time.time()
-    while time.time() - quiet_since < 3.0:
-        state = snapshot()
-        if state != last:
-            last, quiet_since = state, time.time()
-        time.sleep(0.1)
+    # file, a sibling rename). Wait until no worker of this session's runtime runs a shard task.
+    wait_for(lambda: ray_tasks_running(ray_runtime, "build_shard") == 0, 120, "the killed build's Ray tasks to end")
     assert not os.path.exists(os.path.join(vdir, layout.CARD))
     with pytest.raises(IncompleteDatasetError):
         open_dataset(vdir)
@@ -324,3 +306,29 @@ def test_reprs_never_show_storage_options():
     assert shard_job.storage_options == {"secret": secret}       # it travels to the workers ...
     for obj in (options, shard_job, Store("memory://x", {"secret": secret})):
         assert secret not in repr(obj)                          # ... but never shows
+
+
+def test_worker_with_other_versions_refuses_to_write(tmp_path, ray_runtime):
+    """A Ray worker compares its library versions with the driver's before writing a byte: a job whose
+    driver had another numpy is refused on the worker, naming both versions, and leaves nothing behind; the
+    same job with the driver's real versions writes its shard."""
+    import dataclasses
+
+    import ray
+
+    from synthvid.factory.pipeline.distribute import RayDistributor, ShardTask
+    from synthvid.factory.pipeline.jobs import DatasetJob, ShardJob
+    from synthvid.factory.pipeline.versions import software_versions
+
+    url = str(tmp_path / "moving-circles")
+    job = ShardJob.of(DatasetJob(from_variant("moving-circles", TINY), 0, 2, 1, url), "f" * 64)
+    other = dataclasses.replace(job, software={**job.software, "numpy": "0.0.1"})
+    [(_, outcome)] = RayDistributor(ray, 1, max_retries=0).run([ShardTask(other, 0)])
+    assert isinstance(outcome, BuildError), outcome
+    assert f"numpy {np.__version__} here vs 0.0.1 on the driver" in str(outcome)
+    assert "identical versions on every node" in str(outcome)
+    assert not os.path.exists(url)
+    assert job.software == software_versions()
+    [(_, marker)] = RayDistributor(ray, 1, max_retries=0).run([ShardTask(job, 0)])
+    assert marker["shard"]["name"] == layout.shard_name("moving-circles", 0)
+    assert os.path.exists(os.path.join(url, marker["shard"]["name"]))

@@ -87,7 +87,7 @@ def test_dockerfile_parses_and_references_exist(name):
     first = next(w for w in words if w != "ARG")
     assert first == "FROM"
     scripts = console_scripts()
-    copied = []
+    copied, installed = [], set()          # sources copied in; paths they land on inside the image
     for word, args in instructions:
         if word in ("COPY", "ADD"):
             tokens = [t for t in shlex.split(args) if not t.startswith("--")]
@@ -97,6 +97,7 @@ def test_dockerfile_parses_and_references_exist(name):
                 assert os.path.exists(os.path.join(ROOT, src)), f"{name}: COPY source {src} missing from the repo"
                 assert _dockerignore_allows(path + ".dockerignore", src), f"{name}: {src} is excluded by its .dockerignore"
                 copied.append(src.rstrip("/"))
+            installed.add(tokens[-1])
         if word in ("RUN", "CMD", "ENTRYPOINT"):
             for argv in _commands(word, args):
                 for i, tok in enumerate(argv):
@@ -104,8 +105,8 @@ def test_dockerfile_parses_and_references_exist(name):
                         assert tok in scripts, f"{name}: {tok} is not a console script in pyproject.toml"
                     if tok == "-m" and i + 1 < len(argv) and argv[i + 1].startswith("synthvid"):
                         assert importlib.util.find_spec(argv[i + 1]) is not None, f"{name}: no module {argv[i + 1]}"
-                if argv and argv[0].startswith("/usr/local/bin/"):
-                    pass
+                if argv and argv[0].startswith("/usr/local/bin/"):   # a program the image itself installs
+                    assert argv[0] in installed or os.path.basename(argv[0]) in scripts, f"{name}: {argv[0]}"
     # everything the packages need is in the image (pyproject's package-dir)
     for folder in ("synthvid", "manifests", "factory", "trainer"):
         assert folder in copied, f"{name}: {folder}/ is not copied"

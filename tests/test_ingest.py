@@ -19,7 +19,7 @@ import pytest
 
 from synthvid.factory.cli import main as cli_main
 from synthvid.factory.pipeline.options import BuildOptions
-from synthvid.factory.pipeline.sample import FramesHasher
+from synthvid.manifests.hashing import FramesHasher
 from synthvid.factory.realvideo.decode import decode_video
 from synthvid.factory.realvideo.ingest import IngestRequest, ingest
 from synthvid.manifests import layout

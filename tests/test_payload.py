@@ -10,8 +10,6 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
-import torchvision.io
 import zstandard
 
 from synthvid.manifests.payload import (SVF, SVJ, FramesPayload, Limits, PayloadError, PayloadSpec, Targets,
@@ -83,6 +81,9 @@ def test_range_reads_fetch_only_the_frames_asked_for():
 def test_encoded_jpeg_frames_decode_the_same_with_torchvision():
     """The GPU path hands these bytes to torchvision.io.decode_jpeg(device='cuda'); on CPU it is the same
     libjpeg-turbo decode, so the frames must be identical."""
+    import torch            # here, not at module level: the payload tests run without torch otherwise
+    import torchvision.io
+
     p = open_payload("svj", encode_frames(smooth_video(), fps=25, spec=PayloadSpec("svj")))
     blobs = p.encoded_frames([2, 5])
     tv = torchvision.io.decode_jpeg([torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs])

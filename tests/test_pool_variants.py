@@ -24,7 +24,6 @@ from synthvid.factory.pools.reader import PoolMismatchError
 from synthvid.factory.pools.recipe import PoolRecipe
 from synthvid.factory.pools.natural import NaturalImageError
 from synthvid.factory.generate.recipe import from_variant
-from synthvid.factory.generate.composite import resize_to
 from synthvid.factory.generate.render import Renderer
 from synthvid.manifests.seeds import substream
 from synthvid.factory.generate.variants import list_variants
@@ -155,6 +154,15 @@ def test_random_colour_backgrounds(built, name, base):
     assert len(colours) == VIDEOS and (0, 0, 0) not in colours
 
 
+def _upscaled(item: np.ndarray, size: int) -> np.ndarray:
+    """A pool item stretched to the frame by PIL's bilinear filter: an independent resize (the factory uses
+    OpenCV), so pixels may differ by a grey level or two where the two round differently."""
+    from PIL import Image
+
+    assert item.shape[0] < size                          # TEST's items are smaller than its frames
+    return np.asarray(Image.fromarray(item).resize((size, size), Image.Resampling.BILINEAR))
+
+
 @pytest.mark.parametrize("name, base", [("image-crops-image-bg", "accelerating-image-crops"),
                                         ("saturated-image-crops-image-bg", "saturated-image-crops")])
 def test_pool_image_backgrounds(built, name, base):
@@ -162,12 +170,12 @@ def test_pool_image_backgrounds(built, name, base):
     pool = recipe.open_pools()["images"]
     for s, b in zip(read_variant(built[0], name), read_variant(built[0], base)):
         item = s["meta"]["background_item"]
-        image = resize_to(pool.frame(item, 0), TEST["size"])
+        image = _upscaled(pool.frame(item, 0), TEST["size"])
         bg = _black_mask(b["frames"])
         assert bg.mean() > 0.01
-        shown = s["frames"][bg]
-        expected = np.broadcast_to(image, s["frames"].shape)[bg]
-        assert np.mean(np.all(shown == expected, axis=-1)) > 0.9
+        shown = s["frames"][bg].astype(int)
+        expected = np.broadcast_to(image, s["frames"].shape)[bg].astype(int)
+        assert np.mean(np.all(np.abs(shown - expected) <= 2, axis=-1)) > 0.9
         assert image.std() > 5                           # a photograph, not a flat colour
 
 
@@ -178,16 +186,22 @@ def test_static_replacements(built, name, pool):
     flags = []
     for i, s in enumerate(read_variant(built[0], name)):
         replaced = s["meta"]["static_replacement"]
-        assert replaced == bool(substream(SEED, i, "static").random(2)[0] < 0.05)   # its own Bernoulli draw
         flags.append(replaced)
         frames = s["frames"]
         if replaced:
-            image = resize_to(reader.frame(s["meta"]["static_item"], 0), TEST["size"])
-            assert np.all(frames == image[None])           # every frame the same pool image
+            image = _upscaled(reader.frame(s["meta"]["static_item"], 0), TEST["size"])
+            assert np.all(frames == frames[:1])             # every frame the same image ...
+            assert np.abs(frames[0].astype(int) - image).max() <= 2     # ... the pool item, resized
         else:
             assert "static_item" not in s["meta"]
             assert any(not np.array_equal(frames[t], frames[t + 1]) for t in range(len(frames) - 1))
     assert any(flags) and not all(flags)
+    # A Bernoulli(0.05) per video: about 5 % of 400 videos (binomial sd 1.1 %), decided by (seed, index)
+    # alone (the recipe's decision, taken before any frame is drawn, is the one the build recorded)
+    recipe = attached(built[0], name)
+    decided = [recipe.render_sample(SEED, i)[1].meta["static_replacement"] for i in range(400)]
+    assert decided[:VIDEOS] == flags
+    assert abs(np.mean(decided) - 0.05) < 4 * 0.011, np.mean(decided)
 
 
 @pytest.mark.parametrize("name, base", [("saturated-textures", "accelerating-textures"),

@@ -11,10 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from synthvid.factory.pools import stylegan as sg  # noqa: E402
-from synthvid.factory.pools.stylegan_direct import direct_synthesis  # noqa: E402
+from synthvid.factory.pools import stylegan as sg
+from synthvid.factory.pools.stylegan_direct import direct_synthesis
 
 SIZE = 32
 

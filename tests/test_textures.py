@@ -44,7 +44,8 @@ def test_pyramid_reconstructs_input(n, height):
 
 
 def test_pyramid_matches_pyrtools():
-    pt = pytest.importorskip("pyrtools")
+    import pyrtools as pt
+
     n, height = 64, 3
     img = np.random.default_rng(2).random((n, n))
     ref = pt.pyramids.SteerablePyramidFreq(img, height=height, order=3)
@@ -117,10 +118,12 @@ def test_spectrum_stage_imposes_the_sampled_slope():
 
 
 def test_final_texture_spectrum_is_low_frequency_dominated():
-    # After the WMM and colour stages the spectrum decays (not white); its slope lies in the sampled range's
-    # span up to the WMM's flattening of the high octaves (see the module docstring).
+    # After the WMM and colour stages the spectrum decays (not white). The WMM band targets, imposed after
+    # the spectrum, decide the final slope (measured 0.32-1.01 over seven textures at 64-128 px, whatever
+    # the sampled spectrum slope: 0.53 and 3.28 give the same final slope within 0.1): white noise has 0,
+    # the sampled range reaches 3.5, so a final slope outside 0.2-1.3 means a stage went wrong.
     img = tx.make_texture(3, 2, 128).astype(np.float64).mean(axis=2)
-    assert 0.2 < _fit_amplitude_slope(img, 2 / 128, 0.4) < tx.SLOPE_RANGE[1]
+    assert 0.2 < _fit_amplitude_slope(img, 2 / 128, 0.4) < 1.3
 
 
 def test_each_band_marginal_matches_its_target_histogram():
@@ -163,12 +166,23 @@ def test_texture_is_deterministic_and_seed_dependent():
     assert len(np.unique(a.reshape(-1, 3), axis=0)) > 100
 
 
-def test_texture_colours_come_from_the_colour_model():
-    # The output's colours are correlated like the sampled palette (inverse colour PCA), not independent:
-    # channel covariance of the texture is close to a rescaled covariance of the reference image.
-    model = tx.sample_texture_model(4, 3, 64)
-    img = tx.make_texture(4, 3, 64).reshape(-1, 3).astype(np.float64).T
-    ref = model.colour.reference.reshape(3, -1)
-    corr_img = np.corrcoef(img)[np.triu_indices(3, 1)]
-    corr_ref = np.corrcoef(ref)[np.triu_indices(3, 1)]
-    assert np.abs(corr_img - corr_ref).max() < 0.35
+@pytest.mark.parametrize("seed, index", [(4, 3), (2, 5)])
+def test_texture_colours_come_from_the_colour_model(seed, index):
+    """What the generator guarantees, and how close that brings the colours to the palette's:
+    * the last stage of every round matches each decorrelated channel to the reference's histogram by rank,
+      so the synthesised channels hold exactly the reference's values (their variances with them);
+    * the three channels start from independent noise, so they are uncorrelated up to the sampling error
+      of smooth 64 px fields (few independent samples: measured |r| 0.07-0.19 over six textures);
+    * the inverse PCA then gives RGB channels correlated like the palette's, off by what that residual
+      correlation passes through the PCA (measured up to 0.13), never by independent channels' ~0.5+."""
+    model = tx.sample_texture_model(seed, index, 64)
+    init = 256.0 * substream(seed, index, "textures.init").random((3, 64, 64))
+    decor = tx.synthesize(model, init)
+    for c in range(3):
+        assert np.array_equal(np.sort(decor[c], axis=None), model.colour.sorted_targets[c])
+    assert np.abs(np.corrcoef(decor.reshape(3, -1))[np.triu_indices(3, 1)]).max() < 0.25
+    img = tx.make_texture(seed, index, 64)
+    assert np.array_equal(img, tx.to_uint8_rgb(decor, model.colour))
+    corr_img = np.corrcoef(img.reshape(-1, 3).astype(np.float64).T)[np.triu_indices(3, 1)]
+    corr_ref = np.corrcoef(model.colour.reference.reshape(3, -1))[np.triu_indices(3, 1)]
+    assert np.abs(corr_img - corr_ref).max() < 0.18

@@ -15,7 +15,7 @@ import torch
 from synthvid.trainer import data as D
 from tests.test_trainer_fixtures import TINY, build
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 SPEC = D.ClipSpec(num_frames=16, sampling_rate=1, input_size=64)
 
 

@@ -121,8 +121,6 @@ def test_heldout_loss_clearly_below_patch_mean_baseline(heldout_run):
 
 
 def test_s3_shards_train_like_local(tmp_path, request):
-    if "s3_server" not in request.fixturenames and not os.path.exists(os.path.join(os.path.dirname(__file__), "fixtures_s3.py")):
-        pytest.skip("no S3 fixture")
     server = request.getfixturevalue("s3_server")
     url = build()
     remote = server.unique_url("trainer") + "/" + os.path.basename(url)

@@ -8,7 +8,6 @@ import os
 import shutil
 import tempfile
 
-import pytest
 
 TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
 # The build the learning test pretrains on (static-circles): 32 px, 4-8 frames, two circles of 4-16 px radius
@@ -51,13 +50,3 @@ def tiny_config(out, data, **kw):
                 threads=1, progress=False, procedural_params=dict(TINY), record_indices=True)
     base.update(kw)
     return TrainConfig(**base)
-
-
-@pytest.fixture
-def no_threads():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

@@ -9,7 +9,7 @@ import torch
 from synthvid.trainer import masking
 from synthvid.trainer.model import VideoMAE, masked_mse, model_config, normalized_target, sincos_table
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = dict(img_size=32, num_frames=4, patch_size=8)   # 2 x 4 x 4 = 32 tokens
 
 
@@ -57,7 +57,8 @@ def test_target_normalisation_matches_direct_computation():
 
 @pytest.mark.parametrize("ratio", [0.75, 0.9])
 def test_matches_huggingface_videomae(ratio):
-    transformers = pytest.importorskip("transformers")
+    import transformers
+
     from synthvid.trainer.hf_export import to_hf_model
 
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ from synthvid.trainer.model import VideoMAE, masked_mse, model_config
 from synthvid.trainer.optim import WarmupCosine, make_optimizer
 from synthvid.trainer.step import Stepper
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 MCFG = model_config("vit_tiny_test", img_size=32, num_frames=4, patch_size=8)
 
 

@@ -70,7 +70,13 @@ def footage(name: str, height: int = 120) -> np.ndarray:
         for i, frame in enumerate(container.decode(stream)):
             if i % 2 == 0:
                 out.append(frame.to_ndarray(format="rgb24", width=width, height=height))
-    return np.stack(out)
+    return _read_only(np.stack(out))
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """Cached arrays are shared by every test of the session: none may change them for the others."""
+    a.setflags(write=False)
+    return a
 
 
 def _window(source: np.ndarray, spec: TinySpec, rng: np.random.Generator) -> np.ndarray:
@@ -89,7 +95,7 @@ def _window(source: np.ndarray, spec: TinySpec, rng: np.random.Generator) -> np.
 def _photo(name: str) -> np.ndarray:
     import skimage.data
 
-    return np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+    return _read_only(np.array(getattr(skimage.data, name)()[..., :3]))
 
 
 def _moving_camera(spec: TinySpec, rng: np.random.Generator) -> np.ndarray:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-import xxhash
 
 from synthvid.manifests import layout
+from synthvid.manifests.hashing import FramesHasher
 from synthvid.manifests.payload import FramesEncoder, PayloadSpec
 
 
@@ -57,23 +57,6 @@ class EncodedPayload:
     height: int
     width: int
     frames_hash: str               # FramesHasher.hexdigest() of the frames as rendered, or as decoded (avi)
-
-
-class FramesHasher:
-    """The manifest's `frames_hash`: xxh3-128 over the raw uint8 frames in order; counts them too."""
-
-    def __init__(self):
-        self._hash = xxhash.xxh3_128()
-        self.count, self.shape = 0, None
-
-    def add(self, frame: np.ndarray) -> np.ndarray:
-        frame = np.ascontiguousarray(frame)
-        self._hash.update(frame.data)
-        self.count, self.shape = self.count + 1, frame.shape
-        return frame
-
-    def hexdigest(self) -> str:
-        return "xxh3_128:" + self._hash.hexdigest()
 
 
 def encode_payload(frames: Iterable[np.ndarray], fps: float, spec: PayloadSpec | None = None,

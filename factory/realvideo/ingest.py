@@ -27,7 +27,9 @@ from synthvid.manifests.storage import Store, join
 from ..pipeline.build import build_jobs
 from ..pipeline.jobs import BuildError, DatasetJob
 from ..pipeline.options import BuildOptions, BuildResult
-from ..pipeline.sample import EncodedPayload, FramesHasher, SampleInfo, SkipSample
+from synthvid.manifests.hashing import FramesHasher
+
+from ..pipeline.sample import EncodedPayload, SampleInfo, SkipSample
 from .splits import TEST, TRAIN, SplitOptions, SplitTable, parse_splits
 
 TITLES = {"ucf101": "UCF101", "hmdb51": "HMDB51"}

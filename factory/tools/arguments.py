@@ -153,6 +153,8 @@ def _build_pool(sub):
 def _verify(sub):
     p = sub.add_parser("verify", help="re-hash every shard and sample against the manifests")
     p.add_argument("paths", nargs="+", help="a variant folder/URL, or a build root holding several")
+    p.add_argument("--deep", action="store_true",
+                   help="also decode every lossless payload and compare its frames with the manifest's frames_hash")
     _storage(p)
     return p
 

@@ -33,10 +33,14 @@ class PayloadKind:
     summary: str
     # Frames by byte range: a head and one block per frame (svf, svj). A source video (avi) is read whole.
     random_access: bool = True
+    # The manifest's frames_hash is of the frames this kind decodes (svf: lossless; avi: hashed as decoded at
+    # ingest). A lossy encoder's frames_hash is of the rendered frames it did not keep.
+    hash_of_decoded: bool = True
 
 
 SVF = PayloadKind("svf", codecs.ZSTD, True, "per-frame zstd of raw RGB (lossless)")
-SVJ = PayloadKind("svj", codecs.JPEG, False, "per-frame baseline JPEG 4:4:4, optimised Huffman tables")
+SVJ = PayloadKind("svj", codecs.JPEG, False, "per-frame baseline JPEG 4:4:4, optimised Huffman tables",
+                  hash_of_decoded=False)
 AVI = PayloadKind("avi", "source", False, "a real video's source file (AVI), decoded with PyAV", random_access=False)
 _KINDS = {k.extension: k for k in (SVF, SVJ, AVI)}
 
