@@ -2,7 +2,7 @@
 Refuses an incomplete variant.
 
     ds = open_dataset("s3://bucket/synthvid/v1/accelerating-shapes")
-    for sample in ds.iter_samples():      # {"__key__": "00000000", "__url__": ..., "svf": b..., "json": b...}
+    for sample in ds.iter_samples():      # {"__key__": "00000000", "__url__": ..., "svj": b..., "json": b...}
         ...
 """
 
@@ -16,7 +16,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from . import layout
-from .schema import parquet_bytes_to_table
+from .schema import parquet_bytes_to_table, upgrade_samples
 from .storage import INCOMPLETE, dataset_state, join, safe_url, url_to_fs
 
 
@@ -49,12 +49,14 @@ class PublishedDataset:
                     "`synthvid-factory build` again to resume it") from None
             raise IncompleteDatasetError(f"{self.url}: no such dataset (no {layout.CARD}, shards or commit "
                                          "markers at that location)") from None
-        if self.card.get("schema_version") != layout.SCHEMA_VERSION:
+        self.schema_version = self.card.get("schema_version")
+        if self.schema_version not in layout.READABLE_SCHEMA_VERSIONS:
             raise IncompleteDatasetError(
-                f"{self.url}: schema version {self.card.get('schema_version')}, this reader knows "
-                f"{layout.SCHEMA_VERSION}; upgrade synthvid or rebuild the dataset")
+                f"{self.url}: schema version {self.schema_version}, this reader knows "
+                f"{', '.join(map(str, layout.READABLE_SCHEMA_VERSIONS))}; upgrade synthvid or rebuild the dataset")
         try:
-            self.samples: pa.Table = parquet_bytes_to_table(self.fs.cat_file(join(self.path, layout.SAMPLES_MANIFEST)))
+            self.samples: pa.Table = upgrade_samples(parquet_bytes_to_table(
+                self.fs.cat_file(join(self.path, layout.SAMPLES_MANIFEST))), self.schema_version)
             shards = parquet_bytes_to_table(self.fs.cat_file(join(self.path, layout.SHARDS_MANIFEST))).to_pylist()
         except FileNotFoundError as e:
             raise IncompleteDatasetError(f"{self.url}: manifest missing ({e}); rebuild or re-publish") from None
@@ -68,6 +70,10 @@ class PublishedDataset:
     @property
     def num_samples(self) -> int:
         return self.samples.num_rows
+
+    def payload_kinds(self) -> list[str]:
+        """The payload kinds (member extensions) its samples hold, sorted."""
+        return sorted(set(self.samples.column("payload_kind").to_pylist()))
 
     def shard_urls(self) -> list[str]:
         return [s.url for s in self.shards]

@@ -19,10 +19,12 @@ SAMPLE_SCHEMA = pa.schema([
     pa.field("height", pa.int32(), nullable=False),
     pa.field("width", pa.int32(), nullable=False),
     pa.field("fps", pa.float32(), nullable=False),
-    pa.field("payload_sha256", pa.string(), nullable=False),   # of the .svf member's bytes
+    pa.field("payload_kind", pa.string(), nullable=False),     # the payload member's extension: svf, svj, ...
+    pa.field("payload_sha256", pa.string(), nullable=False),   # of the payload member's bytes
     pa.field("frames_hash", pa.string(), nullable=False),      # "xxh3_128:<hex>" of the raw rendered frames
     pa.field("payload_offset", pa.int64(), nullable=True),     # byte offset of the payload's data in the shard
     pa.field("payload_bytes", pa.int64(), nullable=True),      # (random access by range read)
+    pa.field("psnr_db", pa.float32(), nullable=True),          # a lossy payload's PSNR against the render
     pa.field("label", pa.string(), nullable=True),              # real-video ingestion (later)
     pa.field("source", pa.string(), nullable=True),
 ], metadata={"synthvid.schema_version": str(SCHEMA_VERSION)})
@@ -49,3 +51,15 @@ def rows_to_parquet_bytes(rows: list[dict], schema: pa.Schema, sort_key: str) ->
 
 def parquet_bytes_to_table(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data))
+
+
+def upgrade_samples(table: pa.Table, schema_version: int) -> pa.Table:
+    """A sample manifest of an older schema version with the columns of this one: version 1 held only
+    lossless `svf` payloads (payload_kind "svf", psnr_db null)."""
+    if schema_version == 1:
+        n = table.num_rows
+        if "payload_kind" not in table.column_names:
+            table = table.append_column(SAMPLE_SCHEMA.field("payload_kind"), pa.array(["svf"] * n, pa.string()))
+        if "psnr_db" not in table.column_names:
+            table = table.append_column(SAMPLE_SCHEMA.field("psnr_db"), pa.nulls(n, pa.float32()))
+    return table

@@ -32,6 +32,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--verify-shards", action="store_true",
                    help="check each shard's sha256 against the manifest before first reading it (an extra read of "
                         "each shard by each loader process that opens it); sizes are always checked")
+    d.add_argument("--read-mode", default="range", choices=["range", "stream"],
+                   help="how shard sets are read: range = only the bytes a clip needs (the payload's head and "
+                        "~16 frame blocks, by byte range from the manifest's offsets; local or object storage); "
+                        "stream = whole shards front to back (every video read whole)")
+    d.add_argument("--clips-per-video", type=int, default=1, metavar="N",
+                   help="repeated sampling: N clips, each with its own window and crop, from one read of a video "
+                        "(VideoMAE v2 / mae_st); they share a batch. An epoch still counts clips")
+    d.add_argument("--decode-device", default="cpu", choices=["cpu", "cuda"],
+                   help="where JPEG (svj) payloads are decoded: cpu = in the loader workers; cuda = the workers "
+                        "hand the encoded frames over and the GPU decodes a whole batch at once (nvJPEG)")
     d.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
                    help="an fsspec storage option for shard URLs, repeatable; dotted keys nest and values parse "
                         "as JSON, e.g. --storage-option endpoint_url=http://host:9000 "
@@ -104,7 +114,8 @@ def config_from_args(args):
         compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
         save_every=args.save_every, recon_every=args.recon_every, log_every=args.log_every,
         max_steps=args.max_steps, resume=args.resume, resume_anyway=args.resume_anyway,
-        skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards,
+        skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards, read_mode=args.read_mode,
+        clips_per_video=args.clips_per_video, decode_device=args.decode_device,
         storage_options=parse_storage_options(args.storage_option) or None,
         procedural_params=dict(args.procedural_param) if args.procedural_param else None,
         eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, progress=args.progress,

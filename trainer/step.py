@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import draws, masking
-from .data import DataError, augment
+from .data import DataError, augment, device_frames
 from .model import ModelConfig, masked_mse
 from .runtime import Dist, all_reduce_mean
 
@@ -67,7 +67,7 @@ class Stepper:
 
     def _micro_batch(self, batch: dict, micro_index: int, sync: bool):
         """Forward and backward of one micro-batch; DDP all-reduces gradients only when `sync`."""
-        x = augment(batch["frames"].to(self.device, non_blocking=True), batch["box"], self.mcfg.img_size)
+        x = augment(device_frames(batch, self.device), batch["box"], self.mcfg.img_size)
         gen = draws.mask_generator(self.seed, self.dist.rank, micro_index)
         ids_keep, ids_mask = masking.masks_for(self.mcfg, self.mask_ratio, x.shape[0], gen, self.device)
         no_sync = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()

@@ -12,6 +12,7 @@ import tarfile
 
 from synthvid.manifests import layout
 from synthvid.manifests.hashing import HashingWriter
+from synthvid.manifests.payload import PayloadSpec
 
 from .sample import encode_sample
 
@@ -25,24 +26,24 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int,
-                path: str) -> tuple[dict, list[dict]]:
-    """Write shard `shard_index` to `path`. Returns (shard row, sample rows). `source` is a ShardSource
-    (factory.pipeline.jobs): a variant Recipe or a PoolRecipe."""
+def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int, path: str,
+                payload: PayloadSpec | None = None) -> tuple[dict, list[dict]]:
+    """Write shard `shard_index` to `path`, frames as `payload` (default: lossless svf). Returns (shard
+    row, sample rows). `source` is a ShardSource (factory.pipeline.jobs): a variant Recipe or a PoolRecipe."""
     name = layout.shard_name(source.name, shard_index)
     rows = []
     with open(path, "wb") as raw:
         hashing = HashingWriter(raw)
         with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
             for index in layout.shard_range(shard_index, count, per_shard):
-                members, row = encode_sample(*source.render_sample(seed, index))
+                members, row = encode_sample(*source.render_sample(seed, index), payload)
                 offsets = {}
                 for member, data in members:
                     if len(member) >= 100:
                         raise ValueError(f"member name {member!r} needs a long-name header")
                     offsets[member] = hashing.size + tarfile.BLOCKSIZE   # one 512-byte header per member
                     tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
-                payload_member, payload = members[0]
+                payload_member, payload_bytes = members[0]
                 rows.append({**row, "shard": name, "payload_offset": offsets[payload_member],
-                             "payload_bytes": len(payload)})
+                             "payload_bytes": len(payload_bytes)})
     return {"name": name, "count": len(rows), "bytes": hashing.size, "sha256": hashing.sha.hexdigest()}, rows

@@ -26,7 +26,9 @@ class FramesEncoder:
         self._offset = 0
         self._shape = None
 
-    def add(self, frame: np.ndarray, same_as_previous: bool = False) -> None:
+    def add(self, frame: np.ndarray, same_as_previous: bool = False) -> bytes | None:
+        """Encode one frame; returns its coded bytes (None when it shares its predecessor's block), so a
+        caller can measure a lossy kind's error without encoding twice."""
         if self._shape is None:
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 raise ValueError(f"frames must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
@@ -35,11 +37,13 @@ class FramesEncoder:
             raise ValueError(f"frame of shape {frame.shape}/{frame.dtype} in a {self._shape} uint8 video")
         if same_as_previous and self._index:
             self._index.append(self._index[-1])
-            return
-        block = crc_block(codecs.encode(self._codec, np.ascontiguousarray(frame), self._settings))
+            return None
+        coded = codecs.encode(self._codec, np.ascontiguousarray(frame), self._settings)
+        block = crc_block(coded)
         self._index.append((self._offset, len(block)))
         self._blocks.append(block)
         self._offset += len(block)
+        return coded
 
     def finish(self) -> bytes:
         if not self._index:

@@ -50,6 +50,17 @@ def payload_for_extension(ext: str) -> PayloadKind:
     return kind
 
 
+def payload_member(extensions) -> str:
+    """The one extension among a sample's member extensions (e.g. the keys of a webdataset sample) that a
+    payload kind claims; a sample with none or several is a PayloadError."""
+    found = [e for e in extensions if not str(e).startswith("__") and str(e).lower() in _KINDS]
+    if len(found) != 1:
+        shown = ", ".join(sorted(str(e) for e in extensions if not str(e).startswith("__")))
+        raise PayloadError(f"{'no' if not found else 'more than one'} frames payload member this reader knows "
+                           f"({', '.join(_KINDS)}) among the members: {shown}")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class PayloadSpec:
     """A payload kind with its settings: what the factory encodes with, and what the card records."""

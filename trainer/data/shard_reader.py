@@ -4,7 +4,7 @@
          --in_ref_order--> (ref, bytes) in the order of refs --decode--> (index, payload, pass)
 
 A visit is one sequential read of one shard (per pass of the stream), started when its first sample is
-needed, keeping only the wanted `.svf` members (raw bytes) until their turn: a resumed slot whose skipped
+needed, keeping only the wanted payload members (raw bytes) until their turn: a resumed slot whose skipped
 refs cover a whole shard never opens it, and no clip it skips is decoded. Shard bytes are untrusted: the tar
 is read as a plain tar (no compression is ever detected), a member is read only when its size is the
 manifest's, and everything wrong becomes one line naming the shard or sample (ErrorPolicy).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tarfile
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from synthvid.manifests.payload import FramesPayload, PayloadError
 from synthvid.manifests.reader import ShardRecord
@@ -72,12 +72,14 @@ def plain_tar(fileobj) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
                 yield info, tar
 
 
-def select_members(members, wanted: dict[str, int | None], ext: str) -> Iterator[tuple[str, bytes | MemberProblem]]:
+def select_members(members, wanted: dict[str, int | None], ext: str | Mapping[str, str]
+                   ) -> Iterator[tuple[str, bytes | MemberProblem]]:
     """(key, bytes) of the `<key>.<ext>` members whose key is wanted. `wanted` maps a key to its member's size
-    in the manifest (None: unknown); a member of another size is not read at all."""
+    in the manifest (None: unknown); a member of another size is not read at all. `ext` is one extension,
+    or each key's own (the manifest's `payload_kind`)."""
     for info, tar in members:
         key, _, rest = info.name.partition(".")
-        if rest != ext or key not in wanted:
+        if key not in wanted or rest != (ext if isinstance(ext, str) else ext[key]):
             continue
         expected = wanted[key]
         if expected is not None and info.size != expected:
@@ -132,9 +134,11 @@ def in_ref_order(refs: Iterable[ShardRef], fetched: Iterator[Fetched]) -> Iterat
         yield ref, pending.pop(want, None)
 
 
-def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy) -> Iterator[tuple[int, FramesPayload, int]]:
-    """(index, payload, pass) for each readable sample; the payload's header is parsed here, its frame
-    blocks only when a clip asks for them."""
+def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy,
+           opener: Callable[[ShardRef, bytes], FramesPayload] = lambda ref, data: FramesPayload(data)
+           ) -> Iterator[tuple[int, FramesPayload, int]]:
+    """(index, payload, pass) for each readable sample; the payload's head is parsed here (by `opener`:
+    the kind and limits of the sample's manifest row), its frame blocks only when a clip asks for them."""
     for ref, data in pairs:
         where = f"{ref.shard.url}: sample {ref.key}"
         if data is None:
@@ -144,9 +148,9 @@ def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy) -> Ite
             policy.bad_sample(where, data.what)
             continue
         try:
-            payload = FramesPayload(data)
+            payload = opener(ref, data)
         except PayloadError as e:
             policy.bad_sample(where, e)
             continue
-        payload.where = where
+        payload.where, payload.bytes_read = where, len(data)
         yield ref.index, payload, ref.pass_

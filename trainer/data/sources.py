@@ -23,6 +23,7 @@ class SourceOptions:
     skip_bad_shards: bool = False
     verify_shards: bool = False            # sha256 of each shard against the manifest before reading it
     procedural_params: dict | None = None  # factory parameters of procedural sources (e.g. size)
+    read_mode: str = "range"               # shard sets: "range" (the bytes a clip needs) or "stream" (whole shards)
 
 
 def open_source(spec: str, options: SourceOptions | None = None):
@@ -33,4 +34,5 @@ def open_source(spec: str, options: SourceOptions | None = None):
                                     options.procedural_params)
         except (KeyError, ValueError, RuntimeError) as e:   # unknown or unbuildable variant, bad parameter
             raise DataError(f"--data {spec}: {e}") from None
-    return ShardSource(spec, options.storage_options, options.skip_bad_shards, options.verify_shards)
+    return ShardSource(spec, options.storage_options, options.skip_bad_shards, options.verify_shards,
+                       options.read_mode)

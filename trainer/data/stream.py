@@ -9,10 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from synthvid.manifests.payload import PayloadError
-
 from .. import draws
-from .clips import ClipSpec, collate_frames, load_clip
+from .clip_reads import ClipOptions, clip_batch, video_clips
+from .clips import ClipSpec
 from .errors import DataError, ErrorPolicy, Stats
 from .plan import SHUFFLE_BUFFER, Plan, normalised_weights, shuffle_buffer_order, slot_needs, slot_picks
 
@@ -20,12 +19,16 @@ from .plan import SHUFFLE_BUFFER, Plan, normalised_weights, shuffle_buffer_order
 class ClipStream(IterableDataset):
     """Micro-batches of uint8 clips for one rank: dicts with
     frames (B, T, H, W, 3) uint8 (padded to the batch's largest frame), box (B, 4) = (y0, x0, h, w),
-    source/index (B,), micro (the micro-batch number in the epoch) and stats (short, skipped samples, shards).
+    source/index (B,), micro (the micro-batch number in the epoch), stats (short, skipped samples, shards),
+    bytes (B,: read from storage per clip) and shape (B, 3); with `ClipOptions(handover=True)` JPEG clips
+    come as `encoded` files instead (see clip_reads.clip_batch; `device_frames` gives the frames either way).
     """
 
-    def __init__(self, sources, weights, plan: Plan, spec: ClipSpec, seed: int, rank: int):
+    def __init__(self, sources, weights, plan: Plan, spec: ClipSpec, seed: int, rank: int,
+                 options: ClipOptions | None = None):
         plan.check()
         self.sources, self.plan, self.spec, self.seed, self.rank = sources, plan, spec, seed, rank
+        self.options = options or ClipOptions()
         self.weights = normalised_weights(weights, len(sources))
         # The position lives in shared memory: persistent DataLoader workers were forked with an older copy
         # of this object, and read the position each time a new epoch's iterator starts.
@@ -72,40 +75,39 @@ class ClipStream(IterableDataset):
         pos = done * B
         for m in mine[done:]:
             before = stats.as_tensor()
-            items = [self._next_clip(int(si), streams[si], stats) for si in picks[pos:pos + B]]
+            clips = [next(streams[si]) for si in picks[pos:pos + B]]
+            stats.short += sum(c.short for c in clips)
             pos += B
-            yield {"frames": collate_frames([c[0] for c in items]),
-                   "box": torch.tensor([c[1] for c in items], dtype=torch.long),
-                   "source": torch.tensor([int(si) for si in picks[pos - B:pos]]),
-                   "index": torch.tensor([c[2] for c in items]), "micro": m,
-                   "stats": stats.as_tensor() - before}
+            yield {**clip_batch(clips), "source": torch.tensor([int(si) for si in picks[pos - B:pos]]),
+                   "micro": m, "stats": stats.as_tensor() - before}
 
     def _slot_streams(self, slot: int, done_picks: np.ndarray, stats: Stats) -> list:
-        """One item stream per source. Each source's epoch stream is cut into consecutive chunks, one per slot
+        """One clip stream per source. Each source's epoch stream is cut into consecutive chunks, one per slot
         (rank-major): disjoint, balanced to the sample, and a chunk is a run of consecutive shards, so a
-        worker reads few shards. A resumed slot drops the items its finished micro-batches took."""
-        needs = slot_needs(self.plan, self.weights, self.seed, self.epoch)
+        worker reads few shards. With N clips per video a slot takes ceil(clips / N) videos. A resumed slot
+        drops the clips its finished micro-batches took, unread."""
+        n = self.options.clips_per_video
+        needs = -(-slot_needs(self.plan, self.weights, self.seed, self.epoch) // n)     # videos
         starts = np.cumsum(needs, axis=0) - needs
-        skips = np.bincount(done_picks, minlength=len(self.sources))
-        return [self._chunk(si, slot, int(starts[slot, si]), int(needs[slot, si]), int(skips[si]),
+        skips = np.bincount(done_picks, minlength=len(self.sources))                   # clips
+        return [self._clips(si, slot, int(starts[slot, si]), int(needs[slot, si]), int(skips[si]),
                             int(needs[:, si].sum()), stats) for si in range(len(self.sources))]
 
-    def _next_clip(self, si: int, stream, stats: Stats):
-        """(frames, box, index) of the next readable clip of source si."""
+    def _clips(self, si: int, slot: int, start: int, count: int, skip: int, total: int, stats: Stats):
+        """The clips of source si's chunk for this slot, from clip `skip` on."""
         src = self.sources[si]
+        videos, first_repeat = divmod(skip, self.options.clips_per_video)
+
+        def rng_for(index: int, pass_: int, repeat: int) -> np.random.Generator:
+            return draws.clip(self.seed, self.epoch, si, index, pass_, repeat)
+
+        items = self._chunk(si, slot, start, count, videos, total, stats)
         policy = ErrorPolicy(getattr(src, "skip_bad_shards", False), stats)
-        while True:
-            index, loader, pass_ = next(stream)
-            try:
-                frames, box, short = load_clip(loader, self.spec, draws.clip(self.seed, self.epoch, si, index, pass_))
-            except PayloadError as e:   # a frame block that does not decode
-                policy.bad_sample(getattr(loader, "where", src.name), e)
-                continue
-            stats.short += short
-            return frames, box, index
+        yield from video_clips(items, rng_for, self.spec, self.options, policy, getattr(src, "read_ahead", 1),
+                               first_repeat)
 
     def _chunk(self, si: int, slot: int, start: int, count: int, skip: int, total: int, stats: Stats):
-        """The slot's chunk of source si through a shuffle buffer, its first `skip` items dropped unread.
+        """The slot's chunk of source si (videos) through a shuffle buffer, its first `skip` dropped unread.
         Skipped bad samples are made up from a spare region past every slot's chunk, so the batch count
         never changes."""
         src = self.sources[si]
