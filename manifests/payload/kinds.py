@@ -22,6 +22,7 @@ from .limits import DEFAULT_LIMITS, Limits, PayloadError, UnknownPayloadKind
 
 DEFAULT_LEVEL = -1      # zstd fast mode: see ARCHITECTURE.md, "The payload, chosen by measurement"
 DEFAULT_QUALITY = 93    # see benchmarks/payload_formats.py and choose.py; `auto` picks per variant
+DEFAULT_PHASES = 4      # the paper's sampling stride: a clip's 16 blocks lie next to each other
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,14 @@ class PayloadSpec:
     kind: str = SVF.extension
     level: int = DEFAULT_LEVEL          # svf: zstd level
     quality: int = DEFAULT_QUALITY      # svj: JPEG quality, 1..100
+    phases: int = DEFAULT_PHASES        # block order: frames grouped by t % phases (see encoder.py)
 
     def __post_init__(self):
         payload_for_extension(self.kind)
         if not 1 <= self.quality <= 100:
             raise ValueError(f"JPEG quality {self.quality} outside 1..100")
+        if self.phases < 1:
+            raise ValueError(f"phases {self.phases}: at least 1")
 
     @property
     def extension(self) -> str:
@@ -94,7 +98,7 @@ class PayloadSpec:
         """For the manifest and the card: kind, member extension, container format, codec, settings, and the
         library versions that decide the bytes."""
         k = self.payload_kind
-        settings = dict(self.header_settings())
+        settings = dict(self.header_settings(), phases=self.phases)
         if k.codec == codecs.JPEG:
             settings.update(subsampling="4:4:4", optimize_huffman=True, process="baseline")
         return {"kind": k.extension, "member": k.extension, "format": FORMAT_V2, "codec": k.codec,
@@ -104,7 +108,7 @@ class PayloadSpec:
     @classmethod
     def from_describe(cls, d: dict) -> "PayloadSpec":
         s = d.get("settings", {})
-        return cls(kind=d["kind"], **{k: s[k] for k in ("level", "quality") if k in s})
+        return cls(kind=d["kind"], **{k: s[k] for k in ("level", "quality", "phases") if k in s})
 
     def with_(self, **changes) -> "PayloadSpec":
         return dataclasses.replace(self, **changes)

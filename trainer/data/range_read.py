@@ -21,9 +21,10 @@ from synthvid.manifests.payload import Limits, PayloadError, PayloadHead, decode
 
 from .ranges import RangeReader, Request
 
-# Coalescing: a gap this small costs less than a second request on object storage. It merges the frames of
-# a flat (svf, ~5 KB/frame) clip at stride 4 into one range and keeps a textured (svj, 20-50 KB/frame)
-# clip's frames apart, so a clip reads ~16 frames, not its whole 64-frame span.
+# Coalescing: neighbouring ranges closer than this are read as one request (on object storage a request
+# costs far more than a few KB: client CPU for signing and parsing, a round trip). Payload blocks are
+# phase-major (manifests.payload.encoder), so a stride-4 clip is one range anyway; this merges what is left,
+# e.g. the two ranges of a clip whose window was clamped at the end of a short video.
 MAX_GAP = 64 << 10
 HEAD_SLACK = 4096           # beyond 16 + 12 bytes per frame: the header JSON, with room to spare
 
