@@ -260,3 +260,13 @@ def test_payload_sha_differs_between_kinds_but_frames_agree_within_target():
     a, b = (encode_frames(video, fps=25, spec=s) for s in SPECS)
     assert hashlib.sha256(a).digest() != hashlib.sha256(b).digest()
     assert psnr(open_payload("svj", b).frames(), open_payload("svf", a).frames()) >= 35
+
+
+def test_jpeg_of_a_high_entropy_frame_encodes():
+    """Pillow's optimize=True output buffer is W*H bytes below quality 95: a noisy 256 px frame needs ~2-3x
+    that at q94 and used to fail with "broken data stream" (StyleGAN items made the factory hit it)."""
+    frame = np.random.default_rng(0).integers(0, 256, (1, 256, 256, 3), dtype=np.uint8)
+    for q in (80, 94, 100):
+        data = encode_frames(frame, fps=25, spec=PayloadSpec("svj", quality=q))
+        assert data == encode_frames(frame, fps=25, spec=PayloadSpec("svj", quality=q))
+        assert psnr(open_payload("svj", data).frames()[0], frame[0]) > (20 if q < 90 else 25)

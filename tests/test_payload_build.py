@@ -143,3 +143,22 @@ def test_dry_run_shows_the_payload_it_would_use(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("moving-shapes"))
     assert "svj q93" in row and "PSNR" in out and os.listdir(tmp_path) == []
+
+
+def test_verify_checks_jpeg_payloads(textured_build, tmp_path):
+    import shutil
+
+    from synthvid.manifests.verify import verify_dataset
+
+    src = os.path.join(textured_build, TEXTURED)
+    assert verify_dataset(src).ok
+    dst = str(tmp_path / "v")
+    shutil.copytree(src, dst)
+    row = open_dataset(dst).samples.to_pylist()[0]
+    with open(os.path.join(dst, row["shard"]), "r+b") as f:         # one byte inside the first JPEG payload
+        f.seek(row["payload_offset"] + row["payload_bytes"] // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    problems = dict(verify_dataset(dst).problems)
+    assert problems == {row["shard"]: f"sample {row['key']}: payload sha256 mismatch"}

@@ -216,3 +216,24 @@ def test_schema_1_dataset_still_trains(tmp_path):
     open(os.path.join(url, layout.CARD), "w").write(json.dumps(card))
     with pytest.raises(D.DataError, match="schema version 3, this reader knows 1, 2"):
         D.open_source(url)
+
+
+def test_training_with_repeated_sampling_resumes_exactly_and_read_mode_may_change(tmp_path):
+    """An svj set, 2 clips per video, cut after 3 steps (mid-video: batch 4 = 2 videos) and resumed with the
+    other read mode and handover decoding: the same losses as one uninterrupted run."""
+    from synthvid.trainer.engine import TrainError, train
+    from tests.test_trainer_fixtures import tiny_config
+
+    url = build(videos=24, per_shard=6, payload=PAYLOADS["svj"])
+    opts = dict(clips_per_video=2, workers=2)
+    full = train(tiny_config(tmp_path / "full", url, max_steps=7, **opts))
+    first = train(tiny_config(tmp_path / "cut", url, max_steps=3, save_every=1, **opts))
+    rest = train(tiny_config(tmp_path / "cut", url, max_steps=7, resume=str(tmp_path / "cut"), read_mode="stream",
+                             decode_device="cpu", **opts))
+    assert first["losses"] + rest["losses"] == pytest.approx(full["losses"], rel=1e-5, abs=1e-6)
+    assert first["indices"] + rest["indices"] == full["indices"]
+    assert all(a[0] == a[1] for step in full["indices"] for a in zip(step[0::2], step[1::2]))   # video pairs
+    with pytest.raises(TrainError, match=r"clips_per_video 2 \(checkpoint\) vs 1"):
+        train(tiny_config(tmp_path / "cut", url, max_steps=8, resume=str(tmp_path / "cut"), workers=2))
+    with pytest.raises(TrainError, match="--decode-device cuda needs a CUDA --device"):
+        train(tiny_config(tmp_path / "gpu", url, max_steps=1, device="cpu", decode_device="cuda"))

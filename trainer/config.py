@@ -102,9 +102,13 @@ class TrainConfig:
             raise TrainError(f"--decode-device cuda needs a CUDA --device (got {self.device})")
 
     def changes_from(self, saved: dict) -> dict:
-        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change."""
+        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change.
+        A key the saved run did not have yet (an option added since) counts as its default."""
         mine = json.loads(json.dumps(self.to_dict(), default=str))
-        return {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
+        defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(self)
+                                          if f.default is not dataclasses.MISSING}, default=str))
+        was = {k: saved.get(k, defaults.get(k)) for k in mine}
+        return {k: (was[k], v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and was[k] != v}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
