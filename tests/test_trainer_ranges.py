@@ -237,3 +237,28 @@ def test_training_with_repeated_sampling_resumes_exactly_and_read_mode_may_chang
         train(tiny_config(tmp_path / "cut", url, max_steps=8, resume=str(tmp_path / "cut"), workers=2))
     with pytest.raises(TrainError, match="--decode-device cuda needs a CUDA --device"):
         train(tiny_config(tmp_path / "gpu", url, max_steps=1, device="cpu", decode_device="cuda"))
+
+
+@pytest.mark.parametrize("read_mode, message", [
+    ("range", r"its frame index reaches byte \d+ of a \d+-byte payload"),
+    ("stream", r"its .svj member is \d+ bytes where the manifest says \d+"),
+])
+def test_payload_truncated_by_its_manifest_is_named(tmp_path, read_mode, message):
+    """The manifest says the payload is 1,000 bytes shorter than its frame index needs: one line naming the
+    shard and the sample (the payload ends before its blocks do), or skipped and counted."""
+    url = str(tmp_path / "v")
+    shutil.copytree(build(videos=12, per_shard=4, payload=PAYLOADS["svj"]), url)
+    short = pa.array([b - 1000 if k == "00000005" else b for k, b in zip(*_columns(url, "key", "payload_bytes"))],
+                     pa.int64())
+    _rewrite_samples(url, lambda t: t.set_column(t.schema.get_field_index("payload_bytes"), "payload_bytes", short))
+    shard = dict(zip(*_columns(url, "key", "shard")))["00000005"]
+    plan = D.Plan(epoch_size=12, global_batch=4, world=1, accum=1, workers=1)
+    with pytest.raises(D.DataError, match=rf"{shard}: sample 00000005: {message}.*--skip-bad-shards"):
+        list(_stream(url, plan, read_mode=read_mode).iter_worker(0))
+    batches = list(_stream(url, plan, read_mode=read_mode, skip_bad_shards=True).iter_worker(0))
+    assert int(sum(b["stats"] for b in batches)[1]) == 1 and len(batches) == 3
+
+
+def _columns(url: str, *names: str) -> list[list]:
+    table = parquet_bytes_to_table(open(os.path.join(url, layout.SAMPLES_MANIFEST), "rb").read())
+    return [table.column(n).to_pylist() for n in names]

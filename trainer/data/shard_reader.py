@@ -79,11 +79,14 @@ def select_members(members, wanted: dict[str, int | None], ext: str | Mapping[st
     or each key's own (the manifest's `payload_kind`)."""
     for info, tar in members:
         key, _, rest = info.name.partition(".")
-        if key not in wanted or rest != (ext if isinstance(ext, str) else ext[key]):
+        if key not in wanted:
+            continue
+        kind = ext if isinstance(ext, str) else ext[key]
+        if rest != kind:
             continue
         expected = wanted[key]
         if expected is not None and info.size != expected:
-            yield key, MemberProblem(f"its .{ext} member is {info.size} bytes where the manifest says {expected}")
+            yield key, MemberProblem(f"its .{kind} member is {info.size} bytes where the manifest says {expected}")
             continue
         yield key, tar.extractfile(info).read()
 
