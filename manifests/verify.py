@@ -7,9 +7,8 @@ import hashlib
 import tarfile
 from dataclasses import dataclass, field
 
-from . import layout
 from .hashing import HashingReader
-from .payload import payload_extensions
+from . import layout
 from .reader import open_dataset
 
 
@@ -44,9 +43,9 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
     report = VerifyReport(url=ds.url)
     report.problems += manifest_problems(ds)
     expected: dict[str, dict[str, str]] = {}
-    for row in ds.samples.select(["shard", "key", "payload_sha256", "members"]).to_pylist():
-        expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"])
-    payload_kinds = set(payload_extensions())     # the payload member is found by its extension
+    for row in ds.samples.select(["shard", "key", "payload_sha256", "members", "payload_kind"]).to_pylist():
+        expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"],
+                                                             f"{row['key']}.{row['payload_kind']}")
     for shard in ds.shards:
         report.shards += 1
         path = f"{ds.path}/{shard.name}"
@@ -68,9 +67,9 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
                     for member in tar:
                         key, _, ext = member.name.partition(".")
                         seen.setdefault(key, []).append(member.name)
-                        if ext in payload_kinds:
+                        want, _, payload_name = expected.get(shard.name, {}).get(key, (None, None, None))
+                        if member.name == payload_name:
                             data = tar.extractfile(member).read()
-                            want = expected.get(shard.name, {}).get(key, (None,))[0]
                             if hashlib.sha256(data).hexdigest() != want:
                                 report.problems.append((shard.name, f"sample {key}: payload sha256 mismatch"))
                                 payload_ok = False
@@ -87,7 +86,7 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None)
             extra = sorted(set(seen) - set(want_keys))
             report.problems.append((shard.name, f"samples differ from manifest (missing {missing[:3]}, extra {extra[:3]})"))
         else:
-            for key, (_, members) in want_keys.items():
+            for key, (_, members, _) in want_keys.items():
                 if seen[key] != list(members):
                     report.problems.append((shard.name, f"sample {key}: members {seen[key]} != {list(members)}"))
         report.samples += len(seen)
