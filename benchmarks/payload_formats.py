@@ -5,8 +5,8 @@
     python benchmarks/payload_formats.py --data DIR --quick --json        # only our kinds + mp4v
     python benchmarks/payload_formats.py --real-video                     # the real-video carrier question
 
-`--data DIR` reads the `.svf` payloads (lossless) of every variant folder under DIR; without it the factory
-CLI builds accelerating-{shapes,textures,image-crops,stylegan} (2 videos, 256 px, 12-item pools) into a
+`--data DIR` reads the `.svf` payloads (lossless: build with `--payload svf`) of every variant folder under
+DIR; without it the factory CLI builds accelerating-{shapes,textures,image-crops,stylegan} (2 videos, 256 px, 12-item pools) into a
 temporary folder. One line per (variant, payload):
 
   KB/frame      mean encoded bytes per frame (container overhead included)
@@ -235,7 +235,7 @@ def lossless_videos(root: str, limit: int) -> dict[str, list[np.ndarray]]:
 def build(root: str, videos: int) -> None:
     cli = os.path.join(os.path.dirname(sys.executable), "synthvid-factory")
     subprocess.run([cli, "build", *VARIANTS, "--out", root, "--videos", str(videos), "--size", "256",
-                    "--pool-size", "12", "--workers", "1", "--no-progress"], check=True)
+                    "--pool-size", "12", "--workers", "1", "--no-progress", "--payload", "svf"], check=True)
 
 
 # -- real videos: keep the source .avi (MPEG-4 Part 2, like UCF101's xvid) or transcode to svj?

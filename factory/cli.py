@@ -16,6 +16,7 @@ from .generate.params import POOL_SOURCES, parse_frames
 from .generate.recipe import from_variant, load_recipe
 from .generate.variants import NotBuildableError, UnknownVariantError, get_variant, list_variants
 from .pipeline.build import BuildError, BuildOptions, build_pools, build_variants
+from .pipeline.payloads import PayloadRequest
 from .pipeline.publish import PublishError, publish
 from .realvideo.commands import cmd_corrupt, cmd_ingest
 from .tools import arguments
@@ -53,22 +54,33 @@ def cmd_build(args) -> int:
     recipes = _recipes(args, _overrides(args))
     storage_options = parse_storage_options(args.storage_option)
     pool_urls = _pool_urls(args, storage_options)
+    payload = PayloadRequest(args.payload, args.jpeg_quality)
     if args.dry_run:
-        return _dry_run(args, recipes, pool_urls, storage_options)
+        return _dry_run(args, recipes, pool_urls, storage_options, payload)
     results = build_variants(recipes, BuildOptions(
         args.out, videos=args.videos, seed=args.seed, per_shard=args.videos_per_shard, workers=args.workers,
         ray_address=args.ray_address, overwrite=args.overwrite, progress=not args.no_progress,
-        storage_options=storage_options, images=args.images, pool_urls=pool_urls, device=args.pool_device))
+        storage_options=storage_options, images=args.images, pool_urls=pool_urls, device=args.pool_device,
+        payload=payload))
     for r in results:
         totals = r.card["totals"]
-        print(f"{r.name}: {totals['videos']} videos in {totals['shards']} shard(s), {totals['bytes']:,} bytes "
-              f"({r.shards_built} built, {r.shards_kept} kept) -> {safe_url(r.url)}")
+        print(f"{r.name}: {totals['videos']} videos in {totals['shards']} shard(s), {totals['bytes']:,} bytes, "
+              f"{describe_payload(r.card)} ({r.shards_built} built, {r.shards_kept} kept) -> {safe_url(r.url)}")
     return 0
 
 
-def _dry_run(args, recipes: list, pool_urls: dict, storage_options: dict) -> int:
+def describe_payload(card: dict) -> str:
+    """e.g. "svj q93, PSNR >= 37.1 dB" or "svf (lossless)"."""
+    payload, quality = card["payload"], card.get("quality", {})
+    if payload["lossless"]:
+        return f"{payload['kind']} (lossless)"
+    settings = payload["settings"]
+    return f"{payload['kind']} q{settings['quality']}, PSNR >= {quality.get('psnr_db_min', float('nan')):.1f} dB"
+
+
+def _dry_run(args, recipes: list, pool_urls: dict, storage_options: dict, payload) -> int:
     from .pools.attach import PoolOptions, plan_pools
-    from .tools.estimate import print_estimates
+    from .tools.estimate import EstimateOptions, print_estimates
     from .tools.preview import with_preview_pools
 
     plan = None
@@ -81,7 +93,8 @@ def _dry_run(args, recipes: list, pool_urls: dict, storage_options: dict) -> int
             print(plan.demo_warning(), file=sys.stderr)
         recipes = with_preview_pools(plan.recipes, args.pools_cache, args.images, pool_urls, keep_frames=True,
                                      storage_options=storage_options)
-    print_estimates(recipes, args.videos, args.seed, args.videos_per_shard, args.sample, plan)
+    print_estimates(recipes, EstimateOptions(args.videos, args.seed, args.videos_per_shard, args.sample, payload),
+                    plan)
     return 0
 
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 1
+# 2: the payload member may be any registered kind (`payload_kind` column; svf or svj), per-video PSNR of
+# a lossy payload (`psnr_db`), latents as `.latents.npz`. Version 1 datasets (svf, `.latents.npy`) still read.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 CARD = "card.json"
 SAMPLES_MANIFEST = "manifest-samples.parquet"
@@ -22,10 +25,13 @@ BUILD_LOG = "build-log.jsonl"
 COMMIT_DIR = "_commit"
 LOCK = ".build.lock"
 
-# Members of one sample, by extension (webdataset splits the member name at the first dot).
-FRAMES_EXT = "svf"          # see manifests/payload.py
-META_EXT = "json"           # seed, index, frame count, fps, size, latent summary
-LATENTS_EXT = "latents.npy"  # per-object latents as a structured array (audit; never pickled)
+# Members of one sample, by extension (webdataset splits the member name at the first dot). The frames
+# payload's extension is its kind (manifests.payload: svf, svj, ...), named per sample by the manifest's
+# `payload_kind`; FRAMES_EXT is the lossless kind, the only one of schema version 1.
+FRAMES_EXT = "svf"
+META_EXT = "json"               # seed, index, frame count, fps, size, latent summary
+LATENTS_EXT = "latents.npz"     # per-object latents, one array per field (manifests.latents; never pickled)
+LATENTS_V1_EXT = "latents.npy"  # schema version 1: one structured array (HF `datasets` cannot load it)
 
 
 # A name read from a manifest or a tar is untrusted: it must be one plain file name of this dataset, never a
@@ -64,9 +70,9 @@ def sample_key(index: int) -> str:
     return f"{index:08d}"
 
 
-def member_names(key: str, with_latents: bool = True) -> list[str]:
-    """Members of one sample in the fixed order they are written."""
-    names = [f"{key}.{FRAMES_EXT}", f"{key}.{META_EXT}"]
+def member_names(key: str, with_latents: bool = True, payload: str = FRAMES_EXT) -> list[str]:
+    """Members of one sample in the fixed order they are written; `payload` is the payload's kind."""
+    names = [f"{key}.{payload}", f"{key}.{META_EXT}"]
     if with_latents:
         names.append(f"{key}.{LATENTS_EXT}")
     return names

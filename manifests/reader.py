@@ -2,7 +2,7 @@
 Refuses an incomplete variant.
 
     ds = open_dataset("s3://bucket/synthvid/v1/accelerating-shapes")
-    for sample in ds.iter_samples():      # {"__key__": "00000000", "__url__": ..., "svf": b..., "json": b...}
+    for sample in ds.iter_samples():      # {"__key__": "00000000", "__url__": ..., "svj": b..., "json": b...}
         ...
 """
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import layout
-from .schema import parquet_bytes_to_table
+from .schema import parquet_bytes_to_table, upgrade_samples
 from .storage import INCOMPLETE, dataset_state, join, safe_url, url_to_fs
 
 
@@ -60,13 +60,14 @@ class PublishedDataset:
                                          "commit markers at that location)") from None
         except ValueError as e:
             raise IncompleteDatasetError(f"{safe_url(self.url)}: {layout.CARD} is not valid JSON ({e})") from None
-        if not isinstance(self.card, dict) or self.card.get("schema_version") != layout.SCHEMA_VERSION:
-            version = self.card.get("schema_version") if isinstance(self.card, dict) else None
+        self.schema_version = self.card.get("schema_version") if isinstance(self.card, dict) else None
+        if self.schema_version not in layout.READABLE_SCHEMA_VERSIONS:
             raise IncompleteDatasetError(
-                f"{safe_url(self.url)}: schema version {version}, this reader knows "
-                f"{layout.SCHEMA_VERSION}; upgrade synthvid or rebuild the dataset")
+                f"{safe_url(self.url)}: schema version {self.schema_version}, this reader knows "
+                f"{', '.join(map(str, layout.READABLE_SCHEMA_VERSIONS))}; upgrade synthvid or rebuild the dataset")
         try:
-            self.samples: pa.Table = parquet_bytes_to_table(self._read_whole(layout.SAMPLES_MANIFEST))
+            self.samples: pa.Table = upgrade_samples(parquet_bytes_to_table(
+                self._read_whole(layout.SAMPLES_MANIFEST)), self.schema_version)
             shards = parquet_bytes_to_table(self._read_whole(layout.SHARDS_MANIFEST)).to_pylist()
         except FileNotFoundError as e:
             raise IncompleteDatasetError(f"{safe_url(self.url)}: manifest missing ({e}); rebuild or "
@@ -93,6 +94,10 @@ class PublishedDataset:
     @property
     def num_samples(self) -> int:
         return self.samples.num_rows
+
+    def payload_kinds(self) -> list[str]:
+        """The payload kinds (member extensions) its samples hold, sorted."""
+        return sorted(set(self.samples.column("payload_kind").to_pylist()))
 
     def shard_urls(self) -> list[str]:
         return [s.url for s in self.shards]

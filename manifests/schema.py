@@ -19,10 +19,12 @@ SAMPLE_SCHEMA = pa.schema([
     pa.field("height", pa.int32(), nullable=False),
     pa.field("width", pa.int32(), nullable=False),
     pa.field("fps", pa.float32(), nullable=False),
-    pa.field("payload_sha256", pa.string(), nullable=False),   # of the payload member's bytes (.svf, .svj, .avi)
+    pa.field("payload_kind", pa.string(), nullable=False),     # the payload member's extension: svf, svj, avi
+    pa.field("payload_sha256", pa.string(), nullable=False),   # of the payload member's bytes
     pa.field("frames_hash", pa.string(), nullable=False),      # "xxh3_128:<hex>" of the raw frames (avi: as decoded)
     pa.field("payload_offset", pa.int64(), nullable=True),     # byte offset of the payload's data in the shard
     pa.field("payload_bytes", pa.int64(), nullable=True),      # (random access by range read)
+    pa.field("psnr_db", pa.float32(), nullable=True),          # a lossy payload's PSNR against the render
     pa.field("label", pa.string(), nullable=True),             # labelled sets: the class name
     pa.field("label_index", pa.int32(), nullable=True),        # its index in the card's "classes"
     pa.field("source", pa.string(), nullable=True),
@@ -53,3 +55,15 @@ def rows_to_parquet_bytes(rows: list[dict], schema: pa.Schema, sort_key: str) ->
 
 def parquet_bytes_to_table(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data))
+
+
+def upgrade_samples(table: pa.Table, schema_version: int) -> pa.Table:
+    """A sample manifest of an older schema version with the columns of this one: version 1 held only
+    lossless `svf` payloads (payload_kind "svf"); its other missing columns are null."""
+    if schema_version == 1:
+        n = table.num_rows
+        for field in SAMPLE_SCHEMA:
+            if field.name not in table.column_names:
+                column = pa.array(["svf"] * n, pa.string()) if field.name == "payload_kind" else pa.nulls(n, field.type)
+                table = table.append_column(field, column)
+    return table

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import layout
 from .hashing import FramesHasher, HashingReader
-from .payload import PayloadError, open_payload, payload_extensions, payload_for_extension
+from .payload import PayloadError, open_payload, payload_for_extension
 from .reader import open_dataset
 
 
@@ -45,10 +45,11 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None,
     report = VerifyReport(url=ds.url)
     report.problems += manifest_problems(ds)
     expected: dict[str, dict[str, tuple]] = {}
-    for row in ds.samples.select(["shard", "key", "payload_sha256", "members", "frames_hash"]).to_pylist():
+    columns = ["shard", "key", "payload_sha256", "members", "payload_kind", "frames_hash"]
+    for row in ds.samples.select(columns).to_pylist():
         expected.setdefault(row["shard"], {})[row["key"]] = (row["payload_sha256"], row["members"],
+                                                            f"{row['key']}.{row['payload_kind']}",
                                                             row["frames_hash"])
-    payload_kinds = set(payload_extensions())     # the payload member is found by its extension
     for shard in ds.shards:
         report.shards += 1
         path = f"{ds.path}/{shard.name}"
@@ -70,14 +71,14 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None,
                     for member in tar:
                         key, _, ext = member.name.partition(".")
                         seen.setdefault(key, []).append(member.name)
-                        if ext in payload_kinds:
+                        want, _, payload_name, frames_hash = expected.get(shard.name, {}).get(key, (None,) * 4)
+                        if member.name == payload_name:
                             data = tar.extractfile(member).read()
-                            want = expected.get(shard.name, {}).get(key, (None, None, None))
-                            if hashlib.sha256(data).hexdigest() != want[0]:
+                            if hashlib.sha256(data).hexdigest() != want:
                                 report.problems.append((shard.name, f"sample {key}: payload sha256 mismatch"))
                                 payload_ok = False
                             elif deep:
-                                problem = _deep_problem(ext, data, want[2])
+                                problem = _deep_problem(ext, data, frames_hash)
                                 if problem:
                                     report.problems.append((shard.name, f"sample {key}: {problem}"))
             except (tarfile.TarError, EOFError, OSError) as e:
@@ -93,7 +94,7 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None,
             extra = sorted(set(seen) - set(want_keys))
             report.problems.append((shard.name, f"samples differ from manifest (missing {missing[:3]}, extra {extra[:3]})"))
         else:
-            for key, (_, members, _) in want_keys.items():
+            for key, (_, members, *_) in want_keys.items():
                 if seen[key] != list(members):
                     report.problems.append((shard.name, f"sample {key}: members {seen[key]} != {list(members)}"))
         report.samples += len(seen)

@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 
 from synthvid.factory.pipeline.build import BuildError, BuildOptions, build_variants
+from synthvid.factory.pipeline.payloads import PayloadRequest
 from synthvid.factory.cli import main as cli_main
 from synthvid.factory.generate.latents import sample_latents
 from synthvid.factory.generate.recipe import from_variant, load_recipe
 from synthvid.factory.generate.render import Renderer
 from synthvid.manifests import layout
+from synthvid.manifests.latents import decode_latents
 from synthvid.manifests.payload import FramesPayload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
 from synthvid.manifests.storage import BuildLock, StorageError, Store
@@ -39,12 +41,31 @@ def reference_build(tmp_path_factory):
     return out
 
 
-def test_one_vs_two_workers_identical_bytes(reference_build, tmp_path):
+@pytest.fixture(scope="module")
+def svj_reference_build(tmp_path_factory):
+    """The same videos stored as JPEG (svj), built with one worker."""
+    out = str(tmp_path_factory.mktemp("ref-svj"))
     build_variants([from_variant("accelerating-shapes", TINY)],
-                   BuildOptions(str(tmp_path), videos=10, seed=3, per_shard=3, workers=2, progress=False))
-    a, b = tree_digest(reference_build), tree_digest(str(tmp_path))
+                   BuildOptions(out, videos=10, seed=3, per_shard=3, workers=1, progress=False,
+                                payload=PayloadRequest("svj", 90)))
+    return out
+
+
+@pytest.mark.parametrize("payload", ["svf", "svj"])
+def test_one_vs_two_workers_identical_bytes(payload, reference_build, svj_reference_build, tmp_path):
+    reference = {"svf": reference_build, "svj": svj_reference_build}[payload]
+    request = PayloadRequest("svj", 90) if payload == "svj" else PayloadRequest()     # auto keeps flat shapes svf
+    build_variants([from_variant("accelerating-shapes", TINY)],
+                   BuildOptions(str(tmp_path), videos=10, seed=3, per_shard=3, workers=2, progress=False,
+                                payload=request))
+    a, b = tree_digest(reference), tree_digest(str(tmp_path))
     assert a == b
     assert sum(k.endswith(".tar") for k in a) == 4 and "accelerating-shapes/card.json" in a
+    card = json.loads(open(os.path.join(reference, "accelerating-shapes", "card.json")).read())
+    assert card["payload"]["kind"] == payload and card["sample_members"] == [payload, "json", "latents.npz"]
+    rows = open_dataset(os.path.join(reference, "accelerating-shapes")).samples.to_pylist()
+    assert {r["payload_kind"] for r in rows} == {payload}
+    assert all(r["members"][0] == f"{r['key']}.{payload}" for r in rows)
 
 
 def test_inline_build_matches_ray_build(reference_build, tmp_path):
@@ -76,7 +97,7 @@ def test_readback_webdataset_and_tarfile_bit_exact(reference_build):
         lat = sample_latents(params, 3, meta["index"])
         expected = Renderer(lat, params).frames()
         assert all(np.array_equal(f, e) for f, e in zip(frames, expected))   # lossless: bit-exact
-        records = np.load(__import__("io").BytesIO(sample["latents.npy"]), allow_pickle=False)
+        records = decode_latents(sample[layout.LATENTS_EXT])
         assert np.array_equal(records["speed"], lat.speed)
         seen.append(sample["__key__"])
     assert seen == sorted(rows)
@@ -134,11 +155,13 @@ def committed_markers(commit_dir: str) -> list[str]:
     return [m for m in os.listdir(commit_dir) if re.fullmatch(r".+-\d{6}\.json", m)]
 
 
-def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
+@pytest.mark.parametrize("payload", ["svf", "svj"])
+def test_kill_and_resume_ends_identical(payload, tmp_path, ray_runtime):
     """SIGKILL the whole build while one shard is committed and another in flight; the resumed build keeps
-    the committed shards untouched and ends identical to an uninterrupted build."""
+    the committed shards untouched and ends identical to an uninterrupted build, for either payload kind."""
     variant = "transforming-shapes"
-    args = ["--videos", "12", "--videos-per-shard", "2", "--size", "128", "--frames", "150-200", "--seed", "5"]
+    args = ["--videos", "12", "--videos-per-shard", "2", "--size", "128", "--frames", "150-200", "--seed", "5",
+            "--payload", payload]
     killed = str(tmp_path / "killed")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "synthvid.factory.cli", "build", variant, "--out", killed,
@@ -180,6 +203,7 @@ def test_kill_and_resume_ends_identical(tmp_path, ray_runtime):
     assert cli_main(["build", variant, "--out", clean, "--workers", "1", "--no-progress", *args]) == 0
     assert tree_digest(killed) == tree_digest(clean)
     assert not os.path.exists(tmp_dir) or not os.listdir(tmp_dir)
+    assert open_dataset(vdir).payload_kinds() == [payload]
 
 
 def test_failing_shards_are_named_and_nothing_looks_complete(tmp_path):

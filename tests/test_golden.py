@@ -23,6 +23,7 @@ import xxhash
 
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.factory.pipeline.build import BuildOptions, build_variants
+from synthvid.factory.pipeline.payloads import PayloadRequest
 from synthvid.factory.tools.source import ProceduralSource
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload, PayloadSpec, encode_frames
@@ -32,18 +33,27 @@ from synthvid.manifests.verify import verify_dataset
 VARIANT = "accelerating-shapes"
 PARAMS = {"size": 32, "frames_min": 6, "frames_max": 9, "objects": 40}
 
+# The tiny build of each payload kind a build can write.
 GOLDEN_BUILD = {
-    "accelerating-shapes-000000.tar": "644bdb876d3234252e68239ec1385b2f219664ef1dd24dcbd39c93599d5ab846",
-    "accelerating-shapes-000001.tar": "75c4fd8fca524b66851a525525f05573fbfdadb650919988ceca55f996607e64",
-    "manifest-samples.parquet": "8969f62c80cee6a77e76f339ce17986ca37ba3a0c6167f8187b8d21fb68ac0fa",
-    "manifest-shards.parquet": "830d1d53b0084b160ec4976d788086f25254178f5635729ff6274a6528fba9df",
-    "card.json": "8bb6546d464a10c27bad6ff61e8e0fc6a94029d2cb188621d07e173c54a2e509",
+    "svf": {
+        "accelerating-shapes-000000.tar": "960db6a65677040393d11371024c851ef618ac65f682617165dddbf88a7d7d9d",
+        "accelerating-shapes-000001.tar": "bd1713d4d77ef405d82f0e99309734fbde5d906f950a208f9b7403fe686cab5b",
+        "card.json": "79916ca6bfbe139b4ba8e4cbac7cd48475f10a16423f70ce56517eab15043009",
+        "manifest-samples.parquet": "7b682a5f0b0bf3e031d9942d10ddcdff7734cec589b6ec0e81d9050d109118b7",
+        "manifest-shards.parquet": "18dade8c6bdab0a21b1c6793327d1db4ed60408956f6a628ae8bb42f6fc37a91",
+    },
+    "svj": {
+        "accelerating-shapes-000000.tar": "edc29f2c5985ee2c820b569b200adeb98ca1ba9936b479567426b532a9df18e3",
+        "accelerating-shapes-000001.tar": "b2c32d34d33cfe370760e487b9610c3998cf6069b9f4e02df4dbb350d254eadf",
+        "card.json": "88caeb92537eea4b9823dc5e3e64befb4b4cf8e7837ed4dbdbf046b54c910252",
+        "manifest-samples.parquet": "3ecf6e7d3795b326ff9c9ccb95e38453930b6c02b8da3030400856df32544606",
+        "manifest-shards.parquet": "de41eaf35b7c0790a1ecc918600c6fae18eb61356faa42fb3ced6dcbc6d0abe5",
+    },
 }
-# One payload of each kind (the factory writes svf today; svj is pinned at the payload level until builds
-# can choose it, then add its tiny build above).
+# One payload of each kind, encoded from a formula (no renderer): the codecs' bytes alone.
 GOLDEN_PAYLOADS = {
-    "svf": "3ee4e357220deec38595746248f1558c4ef894574d6f03f3275744eb9c3dccf0",
-    "svj": "429a849b6c6f25b67e990a17ea0f99743564f61185eefb7bf8376967e5ba8613",
+    "svf": "662ac4c277e94604248aac5b9aa6d7f28ed196ff925111ae4276c4ffc8f5a0d7",
+    "svj": "89ed372789590c4629151761ffd724d9eeff3f3d631db2b0edc2d9dd4af2abc4",
 }
 
 BUMP = ("the bytes changed. If on purpose: bump the resume identity (synthvid.__version__ or "
@@ -57,22 +67,29 @@ def _card_digest(data: bytes) -> str:
     return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("golden")
-    build_variants([from_variant(VARIANT, PARAMS)],
-                   BuildOptions(str(out), videos=3, seed=11, per_shard=2, inline=True, progress=False))
+def _tiny(out, kind: str):
+    build_variants([from_variant(VARIANT, PARAMS)], BuildOptions(
+        str(out), videos=3, seed=11, per_shard=2, inline=True, progress=False, payload=PayloadRequest(kind)))
     return out / VARIANT
 
 
-def test_tiny_build_bytes_are_pinned(tiny_build):
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    return _tiny(tmp_path_factory.mktemp("golden"), "svf")
+
+
+@pytest.mark.parametrize("kind", list(GOLDEN_BUILD))
+def test_tiny_build_bytes_are_pinned(kind, tiny_build, tmp_path):
+    built = tiny_build if kind == "svf" else _tiny(tmp_path, kind)
+    names = sorted(p.name for p in built.iterdir() if p.is_file() and p.name != layout.BUILD_LOG)
     got = {}
-    for name in GOLDEN_BUILD:
-        data = (tiny_build / name).read_bytes()
+    for name in names:
+        data = (built / name).read_bytes()
         got[name] = _card_digest(data) if name == layout.CARD else hashlib.sha256(data).hexdigest()
-    card = json.loads((tiny_build / layout.CARD).read_bytes())
-    assert got == GOLDEN_BUILD, (f"{BUMP}:\nGOLDEN_BUILD = {json.dumps(got, indent=4)}\n"
-                                 f"(software that decides the bytes here: {card['software']})")
+    card = json.loads((built / layout.CARD).read_bytes())
+    assert card["payload"]["kind"] == kind
+    assert got == GOLDEN_BUILD[kind], (f"{BUMP}:\nGOLDEN_BUILD[{kind!r}] = {json.dumps(got, indent=4)}\n"
+                                       f"(software that decides the bytes here: {card['software']})")
 
 
 def _frames() -> np.ndarray:

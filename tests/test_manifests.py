@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesPayload, PayloadError, decode_frames, encode_frames
 from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, parquet_bytes_to_table, rows_to_parquet_bytes
 
@@ -49,9 +50,9 @@ def test_parquet_bytes_are_deterministic_and_sorted():
     assert a == b
     table = parquet_bytes_to_table(a)
     assert table.column("name").to_pylist() == ["v-000001.tar", "v-000002.tar", "v-000003.tar"]
-    assert table.schema.metadata[b"synthvid.schema_version"] == b"1"
+    assert table.schema.metadata[b"synthvid.schema_version"] == str(layout.SCHEMA_VERSION).encode() == b"2"
     sample = {"key": "00000000", "shard": "v-000000.tar", "members": ["00000000.svf"], "seed": 0, "index": 0,
-              "frames": 10, "height": 8, "width": 8, "fps": 25.0, "payload_sha256": "0" * 64,
+              "frames": 10, "height": 8, "width": 8, "fps": 25.0, "payload_kind": "svf", "payload_sha256": "0" * 64,
               "frames_hash": "xxh3_128:" + "0" * 32}
     t = parquet_bytes_to_table(rows_to_parquet_bytes([sample], SAMPLE_SCHEMA, "key"))
     assert t.column("label").to_pylist() == [None]

@@ -7,7 +7,6 @@ One module-scoped build of every variant (twice, for byte-identity) serves the p
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import tarfile
@@ -27,6 +26,8 @@ from synthvid.factory.generate.recipe import from_variant
 from synthvid.factory.generate.render import Renderer
 from synthvid.manifests.seeds import substream
 from synthvid.factory.generate.variants import list_variants
+from synthvid.factory.pipeline.payloads import PayloadRequest
+from synthvid.manifests.latents import decode_latents
 from synthvid.manifests.payload import FramesPayload
 from tests.helpers import TINY_POOLS, tree_digest
 
@@ -60,13 +61,15 @@ SEED = _seed_with_static_replacement()
 
 @pytest.fixture(scope="module")
 def built(ray_runtime, tmp_path_factory):
-    """Every variant built twice through Ray (2 workers) into two roots."""
+    """Every variant built twice through Ray (2 workers) into two roots, lossless: the property tests below
+    compare pixels exactly (the compact payload's determinism: tests/test_build.py)."""
     assert len(NAMES) == 28
     recipes = [from_variant(n, overrides(n)) for n in NAMES]
     roots = []
     for tag in ("a", "b"):
         root = str(tmp_path_factory.mktemp(f"pool-variants-{tag}"))
-        build_variants(recipes, BuildOptions(root, videos=VIDEOS, seed=SEED, per_shard=2, workers=2, progress=False))
+        build_variants(recipes, BuildOptions(root, videos=VIDEOS, seed=SEED, per_shard=2, workers=2, progress=False,
+                                             payload=PayloadRequest("svf")))
         roots.append(root)
     return roots
 
@@ -86,7 +89,7 @@ def read_variant(root: str, name: str) -> list[dict]:
                 elif ext == "json":
                     s["meta"] = json.loads(data)
                 else:
-                    s["latents"] = np.load(io.BytesIO(data), allow_pickle=False)
+                    s["latents"] = decode_latents(data, ext)
     return [samples[k] for k in sorted(samples)]
 
 
@@ -213,7 +216,8 @@ def test_static_replacements(built, name, pool):
 def test_saturated_crops_offset_by_object_colour(built, name, base):
     """Same geometry and crops as the unsaturated variant; each pixel differs by its object's colour mod 256."""
     for s, b in zip(read_variant(built[0], name), read_variant(built[0], base)):
-        assert np.array_equal(s["latents"], b["latents"])
+        assert s["latents"].keys() == b["latents"].keys()
+        assert all(np.array_equal(s["latents"][k], b["latents"][k]) for k in s["latents"])
         diff = (s["frames"].astype(np.int16) - b["frames"]) % 256
         triples = {tuple(int(c) for c in t) for t in np.unique(diff.reshape(-1, 3), axis=0)}
         colours = {tuple(int(c) for c in col) for col in s["latents"]["colour"]}
@@ -247,7 +251,7 @@ def test_mixed_pools_draw_from_both_sources(built, name):
 
 def test_whole_frame_dynamic_videos(built):
     for s in read_variant(built[0], "dynamic-stylegan-videos"):
-        assert s["meta"]["latents"]["objects"] == 0 and len(s["latents"]) == 0
+        assert s["meta"]["latents"]["objects"] == 0 and len(s["latents"]["radius"]) == 0
         frames = s["frames"]
         assert frames.std() > 5
         assert all(not np.array_equal(frames[t], frames[t + 1]) for t in range(len(frames) - 1))

@@ -20,14 +20,16 @@ _BUILT: dict = {}
 
 
 def build(variant: str = "accelerating-shapes", videos: int = 24, seed: int = 3, per_shard: int = 6,
-          **overrides) -> str:
-    """URL (local folder) of a tiny published variant; built once per argument set and session."""
+          payload: tuple = ("auto",), **overrides) -> str:
+    """URL (local folder) of a tiny published variant; built once per argument set and session. `payload`
+    is a factory PayloadRequest's arguments, e.g. ("svj", 95)."""
     global _ROOT
     from synthvid.factory.pipeline.build import BuildOptions, build_variants
+    from synthvid.factory.pipeline.payloads import PayloadRequest
     from synthvid.factory.generate.recipe import from_variant
 
     params = {**TINY, **overrides}
-    key = (variant, videos, seed, per_shard, tuple(sorted(params.items())))
+    key = (variant, videos, seed, per_shard, tuple(payload), tuple(sorted(params.items())))
     if key not in _BUILT:
         if _ROOT is None:
             _ROOT = tempfile.mkdtemp(prefix="synthvid-trainer-tests-")
@@ -35,7 +37,7 @@ def build(variant: str = "accelerating-shapes", videos: int = 24, seed: int = 3,
         out = os.path.join(_ROOT, f"b{len(_BUILT)}")
         build_variants([from_variant(variant, params)],
                        BuildOptions(out, videos=videos, seed=seed, per_shard=per_shard, inline=True,
-                                    progress=False))
+                                    progress=False, payload=PayloadRequest(*payload)))
         _BUILT[key] = os.path.join(out, variant)
     return _BUILT[key]
 

@@ -4,7 +4,6 @@ here fails the suite."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
@@ -16,7 +15,9 @@ from synthvid.factory.pipeline.build import BuildOptions, build_variants
 from synthvid.factory.generate.latents import SHAPE_CODE
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.factory.generate.variants import NotBuildableError, list_variants
-from synthvid.manifests.payload import FramesPayload
+from synthvid.manifests import layout
+from synthvid.manifests.latents import decode_latents
+from synthvid.manifests.payload import open_payload, payload_member
 from synthvid.manifests.reader import open_dataset
 
 from .helpers import TINY_POOLS
@@ -33,8 +34,9 @@ def _samples(root, name):
             for m in tar:
                 members[m.name.split(".", 1)[1]] = tar.extractfile(m).read()
                 if len(members) == 3:
-                    out.append((json.loads(members["json"]), FramesPayload(members["svf"]).frames(),
-                                np.load(io.BytesIO(members["latents.npy"]), allow_pickle=False)))
+                    ext = payload_member(members)
+                    out.append((json.loads(members["json"]), open_payload(ext, members[ext]).frames(),
+                                decode_latents(members[layout.LATENTS_EXT])))
                     members = {}
     return out
 

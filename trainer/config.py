@@ -12,12 +12,13 @@ RESUME_AUTO = "auto"   # --resume auto: continue the run in --out if it holds a 
 
 # What a resumed run may change, in one place: where and how fast it runs (workers, threads, device, compile,
 # gradient checkpointing, precision: the usual way out of a NaN), how it reaches and vets the data (storage
-# options, bad-shard policy), how often it reports or saves, what it watches (held-out data), when it stops
+# options, bad-shard policy, read mode, where JPEG frames are decoded), how often it reports or saves, what it watches (held-out data), when it stops
 # (max_steps) and where it writes. Any other difference (epochs, learning rates, warmup, mask ratio, seeds,
 # data, weights, model, batch...) changes the run, so --resume refuses it, naming the keys, unless
 # --resume-anyway.
 RESUME_MAY_CHANGE = frozenset({
     "workers", "threads", "device", "compile", "compile_backend", "grad_checkpointing", "precision",
+    "read_mode", "decode_device",
     "storage_options", "skip_bad_shards", "verify_shards", "progress", "log_every", "save_every", "recon_every",
     "eval_data", "eval_clips", "max_steps", "out", "resume", "resume_anyway", "record_indices"})
 
@@ -44,9 +45,13 @@ class ResumableConfig:
     may_change: frozenset = RESUME_MAY_CHANGE
 
     def changes_from(self, saved: dict) -> dict:
-        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change."""
+        """{key: (saved value, this value)} for the keys of a saved `to_dict()` that a resume may not change.
+        A key the saved run did not have yet (an option added since) counts as its default."""
         mine = json.loads(json.dumps(self.to_dict(), default=str))
-        return {k: (saved.get(k), v) for k, v in mine.items() if k not in self.may_change and saved.get(k) != v}
+        defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(self)
+                                          if f.default is not dataclasses.MISSING}, default=str))
+        was = {k: saved.get(k, defaults.get(k)) for k in mine}
+        return {k: (was[k], v) for k, v in mine.items() if k not in self.may_change and was[k] != v}
 
     def to_dict(self) -> dict:
         """What config.json and checkpoints record: never a credential (storage option values, or the user
@@ -105,6 +110,9 @@ class TrainConfig(ResumableConfig):
     resume_anyway: bool = False          # resume although the configuration differs from the checkpoint's
     skip_bad_shards: bool = False
     verify_shards: bool = False          # sha256 of every shard before it is first read (sizes always)
+    read_mode: str = "range"             # shard sets: "range" (only the bytes a clip needs) or "stream"
+    clips_per_video: int = 1             # repeated sampling: clips drawn from one read of a video
+    decode_device: str = "cpu"           # "cuda": JPEG payloads are decoded on the GPU (nvJPEG)
     storage_options: dict | None = None
     procedural_params: dict | None = None   # factory parameters for procedural:<variant> (e.g. size)
     procedural_pools: dict | None = None    # {kind: URL} of built pools for procedural:<variant>
@@ -125,3 +133,7 @@ class TrainConfig(ResumableConfig):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise TrainError(f"--{name.replace('_', '-')} {value}: seeds are non-negative integers")
+        if self.clips_per_video < 1:
+            raise TrainError(f"--clips-per-video {self.clips_per_video}: at least 1")
+        if self.decode_device == "cuda" and not str(self.device).startswith(("cuda", "auto")):
+            raise TrainError(f"--decode-device cuda needs a CUDA --device (got {self.device})")

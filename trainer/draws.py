@@ -40,8 +40,11 @@ def shuffle_buffer(seed: int, epoch: int, slot: int, source: int) -> np.random.G
     return _stream(seed, epoch, "shuffle-buffer", slot=slot, source=source)
 
 
-def clip(seed: int, epoch: int, source: int, index: int, pass_: int = 0) -> np.random.Generator:
-    """A clip's temporal window and crop box: keyed by the video, not by where it lands in a batch."""
+def clip(seed: int, epoch: int, source: int, index: int, pass_: int = 0, repeat: int = 0) -> np.random.Generator:
+    """A clip's temporal window and crop box: keyed by the video, not by where it lands in a batch. Clip
+    `repeat` > 0 of a video (--clips-per-video) has a key of its own; repeat 0 is the one-clip key."""
+    if repeat:
+        return _stream(seed, index, "clip", epoch=epoch, source=source, pass_=pass_, repeat=repeat)
     return _stream(seed, index, "clip", epoch=epoch, source=source, pass_=pass_)
 
 

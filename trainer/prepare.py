@@ -12,7 +12,7 @@ import torch
 
 from . import checkpoint, paper, runlog, runtime
 from .config import RESUME_AUTO, TrainConfig, TrainError
-from .data import ClipSpec, ClipStream, DataError, Plan, SourceOptions, default_epoch_size, open_source
+from .data import ClipOptions, ClipSpec, ClipStream, DataError, Plan, SourceOptions, default_epoch_size, open_source
 from .model import VideoMAE, model_config
 from .optim import WarmupCosine, make_optimizer
 from .step import Stepper
@@ -56,14 +56,17 @@ def open_data(cfg: TrainConfig, ctx: runtime.Dist) -> tuple[list, Plan, ClipSpec
     cfg.check()
     options = SourceOptions(epoch_size=cfg.epoch_size, storage_options=cfg.storage_options,
                             skip_bad_shards=cfg.skip_bad_shards, verify_shards=cfg.verify_shards,
-                            procedural_params=cfg.procedural_params, procedural_pools=cfg.procedural_pools)
+                            procedural_params=cfg.procedural_params, procedural_pools=cfg.procedural_pools,
+                            read_mode=cfg.read_mode)
     try:
         sources = [open_source(d, options) for d in cfg.data]
         plan = Plan(epoch_size=cfg.epoch_size or default_epoch_size(sources), global_batch=cfg.batch_size,
                     world=ctx.world, accum=cfg.accum_steps, workers=cfg.workers)
         plan.check()
         spec = ClipSpec(num_frames=cfg.num_frames, sampling_rate=cfg.sampling_rate, input_size=cfg.img_size)
-        dataset = ClipStream(sources, cfg.weights, plan, spec, seed=cfg.data_seed_or_seed, rank=ctx.rank)
+        clips = ClipOptions(cfg.clips_per_video, handover=cfg.decode_device == "cuda")
+        dataset = ClipStream(sources, cfg.weights, plan, spec, seed=cfg.data_seed_or_seed, rank=ctx.rank,
+                             options=clips)
     except (DataError, ValueError) as e:
         raise TrainError(str(e)) from None
     return sources, plan, spec, dataset

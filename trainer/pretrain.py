@@ -26,6 +26,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     d.add_argument("--sampling-rate", type=int, default=4, help="stride between a clip's frames")
     add_shard_flags(d)
+    d.add_argument("--read-mode", default="range", choices=["range", "stream"],
+                   help="how shard sets are read: range = only the bytes a clip needs (the payload's head and "
+                        "~16 frame blocks, by byte range from the manifest's offsets; local or object storage); "
+                        "stream = whole shards front to back (every video read whole)")
+    d.add_argument("--clips-per-video", type=int, default=1, metavar="N",
+                   help="repeated sampling: N clips, each with its own window and crop, from one read of a video "
+                        "(VideoMAE v2 / mae_st); they share a batch. An epoch still counts clips")
+    d.add_argument("--decode-device", default="cpu", choices=["cpu", "cuda"],
+                   help="where JPEG (svj) payloads are decoded: cpu = in the loader workers; cuda = the workers "
+                        "hand the encoded frames over and the GPU decodes a whole batch at once (nvJPEG)")
     d.add_argument("--procedural-param", action="append", type=key_value, default=None, metavar="KEY=VALUE",
                    help="a factory parameter of procedural:<variant> sources, repeatable (as the factory's "
                         "--param), e.g. --procedural-param size=128")
@@ -75,6 +85,7 @@ def config_from_args(args):
         warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed,
         recon_every=args.recon_every, procedural_params=dict(args.procedural_param) if args.procedural_param else None,
         procedural_pools={k: str(v) for k, v in args.procedural_pool} if args.procedural_pool else None,
+        read_mode=args.read_mode, clips_per_video=args.clips_per_video, decode_device=args.decode_device,
         eval_data=args.eval_data, eval_clips=args.eval_clips if args.eval_data else 0, **runtime_kwargs(args))
 
 

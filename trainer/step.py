@@ -15,7 +15,7 @@ from dataclasses import KW_ONLY, dataclass, field
 import torch
 
 from . import draws, masking
-from .data import DataError, augment
+from .data import DataError, augment, device_frames
 from .model import ModelConfig, masked_mse
 from .runtime import Dist, all_reduce_mean
 
@@ -98,7 +98,7 @@ class Stepper(StepRunner):
     seed: int
 
     def loss(self, batch: dict, micro_index: int):
-        x = augment(batch["frames"].to(self.device, non_blocking=True), batch["box"], self.mcfg.img_size)
+        x = augment(device_frames(batch, self.device), batch["box"], self.mcfg.img_size)
         gen = draws.mask_generator(self.seed, self.dist.rank, micro_index)
         ids_keep, ids_mask = masking.masks_for(self.mcfg, self.mask_ratio, x.shape[0], gen, self.device)
         with self.autocast():

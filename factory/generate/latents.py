@@ -50,7 +50,7 @@ class Latents:
         return int(self.radius.shape[0])
 
     def to_records(self) -> np.ndarray:
-        """One structured row per object (for the sample's .latents.npy; loads without pickle)."""
+        """One structured row per object (the sample's .latents.npz, one array per field)."""
         dtype = [("radius", "<i4"), ("x0", "<i4"), ("y0", "<i4"), ("colour", "u1", (3,)), ("shape", "i1"),
                  ("shape_angles", "<f8", (4,)), ("direction", "<f8"), ("speed", "<f8"), ("acceleration", "<f8"),
                  ("rotation", "<f8"), ("scale", "<f8", (2,)), ("shear", "<f8", (2,)), ("item_u", "<f8"),

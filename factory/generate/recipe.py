@@ -12,15 +12,13 @@ Registered variants are recipes; users write their own as TOML naming a register
 
 from __future__ import annotations
 
-import io
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from synthvid.manifests import layout
+from synthvid.manifests.latents import encode_latents
 
 from ..pipeline.sample import SampleInfo
 from .latents import sample_latents
@@ -75,10 +73,9 @@ class Recipe:
         meta = {"variant": self.name, "seed": seed, "index": index, "key": layout.sample_key(index),
                 "frames": latents.frames, "fps": params.fps, "height": params.size, "width": params.size,
                 "latents": latents.summary(), **renderer.sample_info()}
-        npy = io.BytesIO()
-        np.save(npy, latents.to_records(), allow_pickle=False)
         info = SampleInfo(index=index, seed=seed, fps=params.fps, meta=meta,
-                          extra=((layout.LATENTS_EXT, npy.getvalue()),), static=renderer.is_static)
+                          extra=((layout.LATENTS_EXT, encode_latents(latents.to_records())),),
+                          static=renderer.is_static)
         return renderer.stream(), info
 
     def open_pools(self) -> dict:

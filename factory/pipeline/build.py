@@ -25,6 +25,7 @@ from .distribute import Distributor, ShardTask, open_distributor
 from .finalise import finalise
 from .jobs import BuildError, DatasetJob, ShardJob
 from .options import DEVICES, BuildOptions, BuildResult
+from .payloads import POOL_CHOICE, resolve_payload
 from .plan import DatasetPlan, planned
 
 POOLS_FOLDER = "_pools"
@@ -46,13 +47,19 @@ def build_variants(recipes: list, options: BuildOptions) -> list[BuildResult]:
             if plan.demo_warning():
                 print(plan.demo_warning(), file=sys.stderr)
             root = join(options.out, POOLS_FOLDER)
-            pool_jobs = [DatasetJob(p, p.seed, p.items, ITEMS_PER_SHARD, join(root, p.name)) for p in plan.to_build]
+            pool_jobs = [DatasetJob(p, p.seed, p.items, ITEMS_PER_SHARD, join(root, p.name), payload_choice=POOL_CHOICE)
+                         for p in plan.to_build]
             if pool_jobs:   # pools are shared by every variant that reads them: --overwrite never deletes one
                 build_datasets(pool_jobs, dataclasses.replace(options, overwrite=False), distributor, "pool item")
             recipes = attach_pools(plan, root)
-        jobs = [DatasetJob(r, options.seed, options.videos, options.per_shard, join(options.out, r.name))
-                for r in recipes]
-        return build_datasets(jobs, options, distributor)
+        return build_datasets([variant_job(r, options) for r in recipes], options, distributor)
+
+
+def variant_job(recipe, options: BuildOptions) -> DatasetJob:
+    """The dataset job of one variant, its payload resolved (`auto`: measured on its first videos)."""
+    spec, choice = resolve_payload(recipe, options.seed, options.payload)
+    return DatasetJob(recipe, options.seed, options.videos, options.per_shard, join(options.out, recipe.name),
+                      spec, choice)
 
 
 def build_pools(pool_recipes: list, options: BuildOptions, folders: list[str] | None = None) -> list[BuildResult]:
@@ -65,7 +72,7 @@ def build_pools(pool_recipes: list, options: BuildOptions, folders: list[str] | 
         pool_recipes = [dataclasses.replace(r, device=device) if r.kind.startswith("stylegan") else r
                         for r in pool_recipes]
         folders = folders or [r.name for r in pool_recipes]
-        jobs = [DatasetJob(r, r.seed, r.items, ITEMS_PER_SHARD, join(options.out, folder))
+        jobs = [DatasetJob(r, r.seed, r.items, ITEMS_PER_SHARD, join(options.out, folder), payload_choice=POOL_CHOICE)
                 for r, folder in zip(pool_recipes, folders)]
         return build_datasets(jobs, options, distributor, "pool item")
 

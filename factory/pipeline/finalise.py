@@ -15,10 +15,6 @@ from .jobs import json_bytes
 from .plan import DatasetPlan
 from .versions import code_version
 
-PAYLOAD = {"member": layout.FRAMES_EXT, "format": "svf1", "codec": "zstd", "lossless": True}
-# Kept for every dataset, pools included (whose samples hold no latents): the card's bytes are part of the
-# determinism promise, so changing this list waits for a schema version bump.
-SAMPLE_MEMBERS = [layout.FRAMES_EXT, layout.META_EXT, layout.LATENTS_EXT]
 
 
 def finalise(plan: DatasetPlan, started: float, workers: int | None) -> dict:
@@ -55,8 +51,9 @@ def _card(plan: DatasetPlan, markers: list[dict], manifests: dict) -> dict:
         # release version instead, so a rebuilt checkout can finish a build without --overwrite.
         "code_version": code_version(),
         "fingerprint": plan.fingerprint,
-        "payload": PAYLOAD,
-        "sample_members": SAMPLE_MEMBERS,
+        "payload_choice": job.payload_choice,
+        "quality": quality(samples),
+        "sample_members": [name.split(".", 1)[1] for name in samples[0]["members"]] if samples else [],
         "totals": {"videos": len(samples), "shards": len(shards), "frames": sum(r["frames"] for r in samples),
                    "bytes": sum(s["bytes"] for s in shards)},
         "manifests": manifests,
@@ -70,3 +67,12 @@ def _skipped(markers: list[dict]) -> dict:
     reason. Only present when there are some (synthetic sets never skip)."""
     skipped = [item for m in markers for item in m["shard"].get("skipped", ())]
     return {"skipped": {"count": len(skipped), "items": skipped}} if skipped else {}
+
+def quality(rows: list[dict]) -> dict:
+    """Every video's PSNR against its lossless render (the manifest's `psnr_db`), summarised; a lossless
+    payload says so."""
+    values = sorted(r["psnr_db"] for r in rows if r.get("psnr_db") is not None)
+    if not values:
+        return {"lossless": True}
+    return {"lossless": False, "videos": len(values), "psnr_db_min": values[0],
+            "psnr_db_median": values[len(values) // 2], "psnr_db_mean": round(sum(values) / len(values), 3)}

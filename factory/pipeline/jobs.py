@@ -17,6 +17,7 @@ import numpy as np
 
 import synthvid
 from synthvid.manifests import layout
+from synthvid.manifests.payload import PayloadSpec
 from synthvid.manifests.storage import Store, space_checked
 
 from .sample import SampleInfo
@@ -51,12 +52,15 @@ class ShardSource(Protocol):
 
 @dataclass(frozen=True)
 class DatasetJob:
-    """One dataset to build at `url`: `count` samples of `source` with `seed`, `per_shard` per shard."""
+    """One dataset to build at `url`: `count` samples of `source` with `seed`, `per_shard` per shard, frames
+    stored as `payload` (`payload_choice`: how it was chosen and the quality measured, for the card)."""
     source: ShardSource
     seed: int
     count: int
     per_shard: int
     url: str
+    payload: PayloadSpec = PayloadSpec()
+    payload_choice: dict | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -72,8 +76,9 @@ class DatasetJob:
     def config(self) -> dict:
         """What decides the bytes: recorded in the card, hashed into the fingerprint."""
         return {"recipe": self.source.to_dict(), "seed": self.seed, "videos": self.count,
-                "videos_per_shard": self.per_shard, "synthvid_version": synthvid.__version__,
-                "software": software_versions(), "schema_version": layout.SCHEMA_VERSION}
+                "videos_per_shard": self.per_shard, "payload": self.payload.describe(),
+                "synthvid_version": synthvid.__version__, "software": software_versions(),
+                "schema_version": layout.SCHEMA_VERSION}
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
@@ -92,12 +97,13 @@ class ShardJob:
     url: str
     fingerprint: str
     software: dict                 # the driver's versions: a worker with others refuses to write
+    payload: PayloadSpec = PayloadSpec()
     storage_options: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, job: DatasetJob, fingerprint: str, storage_options: dict | None = None) -> "ShardJob":
         return cls(job.source, job.seed, job.count, job.per_shard, job.url, fingerprint, software_versions(),
-                   dict(storage_options or {}))
+                   job.payload, dict(storage_options or {}))
 
 
 def json_bytes(obj) -> bytes:
@@ -114,7 +120,7 @@ def build_shard(job: ShardJob, index: int) -> dict:
     tmp = store.temp_path(name)
     try:
         with space_checked(tmp):
-            shard_row, rows = write_shard(job.source, job.seed, index, job.count, job.per_shard, tmp)
+            shard_row, rows = write_shard(job.source, job.seed, index, job.count, job.per_shard, tmp, job.payload)
         store.commit_file(tmp, name, shard_row["bytes"], shard_row["sha256"])
     finally:
         if os.path.exists(tmp):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .payloads import PayloadRequest
+
 PAPER_VIDEOS = 9537             # UCF101 split 1's training set: the paper's dataset size
 DEFAULT_VIDEOS_PER_SHARD = 64   # 9,537 videos -> 150 shards: enough for 16 GPUs x 8 loader workers
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,6 +30,8 @@ class BuildOptions:
     pool_urls: dict = field(default_factory=dict, repr=False)         # {kind: URL} of built pools to use
     device: str = "auto"                  # StyleGAN pool items: auto (cuda when the cluster has GPUs), cpu, cuda
     allow_skipped: bool = False           # finish although a source skipped items (named in the card); else fail
+
+    payload: PayloadRequest = PayloadRequest()   # the variants' payload (pools are always lossless svf)
 
 
 @dataclass

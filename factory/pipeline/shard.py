@@ -13,6 +13,7 @@ import tarfile
 
 from synthvid.manifests import layout
 from synthvid.manifests.hashing import HashingWriter
+from synthvid.manifests.payload import PayloadSpec
 
 from .sample import SkipSample, encode_sample
 
@@ -26,10 +27,10 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int,
-                path: str) -> tuple[dict, list[dict]]:
-    """Write shard `shard_index` to `path`. Returns (shard row, sample rows). `source` is a ShardSource
-    (factory.pipeline.jobs): a variant Recipe or a PoolRecipe."""
+def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int, path: str,
+                payload: PayloadSpec | None = None) -> tuple[dict, list[dict]]:
+    """Write shard `shard_index` to `path`, frames as `payload` (default: lossless svf). Returns (shard
+    row, sample rows). `source` is a ShardSource (factory.pipeline.jobs): a variant Recipe or a PoolRecipe."""
     name = layout.shard_name(source.name, shard_index)
     rows, skipped = [], []
     with open(path, "wb") as raw:
@@ -37,7 +38,7 @@ def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int,
         with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
             for index in layout.shard_range(shard_index, count, per_shard):
                 try:
-                    members, row = encode_sample(*source.render_sample(seed, index))
+                    members, row = encode_sample(*source.render_sample(seed, index), payload)
                 except SkipSample as e:
                     skipped.append({"key": layout.sample_key(index), "index": index, "reason": str(e)})
                     continue
@@ -47,8 +48,8 @@ def write_shard(source, seed: int, shard_index: int, count: int, per_shard: int,
                         raise ValueError(f"member name {member!r} needs a long-name header")
                     offsets[member] = hashing.size + tarfile.BLOCKSIZE   # one 512-byte header per member
                     tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
-                payload_member, payload = members[0]
+                payload_member, payload_bytes = members[0]
                 rows.append({**row, "shard": name, "payload_offset": offsets[payload_member],
-                             "payload_bytes": len(payload)})
+                             "payload_bytes": len(payload_bytes)})
     shard = {"name": name, "count": len(rows), "bytes": hashing.size, "sha256": hashing.sha.hexdigest()}
     return ({**shard, "skipped": skipped} if skipped else shard), rows

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import platform
 
+from synthvid.manifests.payload import encoder_versions
+from synthvid.manifests.payload.codecs import JPEG, ZSTD
 from synthvid.manifests.versions import code_version
 
 __all__ = ["code_version", "software_versions"]
@@ -16,15 +18,16 @@ def software_versions() -> dict:
     import cv2
     import numpy
     import pyarrow
+    import simplejpeg
     import xxhash
-    import zstandard
 
     return {
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "opencv": cv2.__version__,
-        "zstandard": zstandard.__version__,
-        "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)),
+        **encoder_versions(ZSTD),          # zstandard, libzstd: the svf payload
+        **encoder_versions(JPEG),          # pillow, libjpeg_turbo: the svj payload's encoder
+        "simplejpeg": simplejpeg.__version__,   # decodes svj for the PSNR in the manifest and `auto`'s choice
         "pyarrow": pyarrow.__version__,
         "xxhash": xxhash.VERSION,
     }

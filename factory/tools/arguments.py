@@ -3,6 +3,7 @@
 - `--storage-option KEY=VALUE` (repeatable; dotted keys nest, values parse as JSON where they can) on every
   command that reads or writes a store;
 - `--pool-device auto|cpu|cuda` wherever StyleGAN pool items may be rendered;
+- `--payload auto|svf|svj` (and `--jpeg-quality`) where variants are encoded: `build`;
 - `--workers`, `--ray-address`, `--overwrite`, `--no-progress` with one meaning on `build`, `build-pool`,
   `ingest` and `corrupt`.
 """
@@ -15,6 +16,7 @@ import json
 from synthvid.manifests.payload import DEFAULT_QUALITY
 
 from ..pipeline.options import DEFAULT_VIDEOS_PER_SHARD, DEVICES, PAPER_VIDEOS
+from ..pipeline.payloads import MODES
 from ..pipeline.publish import DEFAULT_THREADS
 from ..pools.recipe import KINDS
 
@@ -69,6 +71,16 @@ def _pool_device(p) -> None:
                         "GPUs, else CPU (GPU bytes are reproducible per GPU model, not equal to CPU bytes)")
 
 
+def _payload(p) -> None:
+    p.add_argument("--payload", default="auto", choices=MODES,
+                   help="how frames are stored: svf = lossless (zstd per frame), svj = JPEG 4:4:4 per frame "
+                        "(compact, GPU-decodable), auto = measured per variant on its first videos: the smallest "
+                        "payload keeping every sampled video >= 36 dB PSNR (flat variants: svf; textured, "
+                        "StyleGAN and image variants: svj at the quality found). Pools are always svf")
+    p.add_argument("--jpeg-quality", type=int, default=None, metavar="Q",
+                   help=f"--payload svj: the JPEG quality, 1-100 (default {DEFAULT_QUALITY})")
+
+
 def _params(p) -> None:
     p.add_argument("--size", type=int, metavar="PX", help="frame side in px (default 256)")
     p.add_argument("--frames", metavar="N|MIN-MAX", help="frames per video (default 100-200)")
@@ -121,6 +133,7 @@ def _build(sub):
     p.add_argument("--videos-per-shard", type=int, default=DEFAULT_VIDEOS_PER_SHARD, metavar="N",
                    help=f"videos per tar shard (default {DEFAULT_VIDEOS_PER_SHARD})")
     _runtime(p, "these variants")
+    _payload(p)
     p.add_argument("--dry-run", action="store_true",
                    help="estimate bytes and CPU-hours from a small sample rendered here; write nothing")
     p.add_argument("--sample", type=int, default=3, metavar="N", help="videos rendered per variant by --dry-run")

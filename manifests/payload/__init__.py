@@ -20,7 +20,7 @@ from .container import FORMAT_V2, PayloadHead, head_size_needed, parse_head
 from .encoder import FramesEncoder, decode_frames, encode_frame_list, encode_frames
 from .kinds import (AVI, DEFAULT_LEVEL, DEFAULT_QUALITY, SVF, SVJ, FramesPayload, PayloadKind, PayloadSpec,
                     decode_ranges, encoded_ranges, encoder_versions, open_payload, payload_extensions,
-                    payload_for_extension, read_head)
+                    payload_for_extension, payload_member, read_head)
 from .limits import DEFAULT_LIMITS, Limits, PayloadError, UnknownPayloadKind
 
 EXTENSION = SVF.extension
@@ -30,5 +30,5 @@ __all__ = [
     "parse_head", "FramesEncoder", "decode_frames", "encode_frame_list", "encode_frames", "DEFAULT_LEVEL",
     "DEFAULT_QUALITY", "AVI", "SVF", "SVJ", "FramesPayload", "PayloadKind", "PayloadSpec", "decode_ranges",
     "encoded_ranges", "encoder_versions", "open_payload", "payload_extensions", "payload_for_extension",
-    "read_head", "DEFAULT_LIMITS", "Limits", "PayloadError", "UnknownPayloadKind", "EXTENSION",
+    "payload_member", "read_head", "DEFAULT_LIMITS", "Limits", "PayloadError", "UnknownPayloadKind", "EXTENSION",
 ]

@@ -68,10 +68,12 @@ def _zstd_decode(block, size: int, t: int) -> np.ndarray:
 def _jpeg_encode(frame: np.ndarray, quality: int) -> bytes:
     from PIL import Image, ImageFile    # the factory's dependency; readers decode with simplejpeg
 
-    # With optimize=True Pillow encodes into one buffer of W*H bytes (2*W*H from quality 95), floored at
-    # ImageFile.MAXBLOCK; a high-entropy frame (noise, fine texture) at 4:4:4 needs more and fails with
-    # "broken data stream". The floor is raised to a worst case; it sizes a buffer, never the bytes written.
-    ImageFile.MAXBLOCK = max(ImageFile.MAXBLOCK, 4 * frame.shape[0] * frame.shape[1] + 65536)
+    # With optimize=True Pillow gives libjpeg an output buffer of max(MAXBLOCK, W*H) bytes (2*W*H from
+    # quality 95), and a larger JPEG fails ("Suspension not allowed here"): a high-entropy 256 px frame at
+    # q94 does. Twice the raw frame always suffices; the buffer size does not change the bytes written.
+    need = 2 * frame.size + 65536
+    if ImageFile.MAXBLOCK < need:
+        ImageFile.MAXBLOCK = need
     buf = io.BytesIO()
     Image.fromarray(frame, "RGB").save(buf, "JPEG", quality=quality, subsampling=0, optimize=True)
     return buf.getvalue()

@@ -1,4 +1,10 @@
-"""Writing payloads: a streaming encoder, so a renderer can reuse one frame buffer."""
+"""Writing payloads: a streaming encoder, so a renderer can reuse one frame buffer.
+
+Blocks are stored phase-major: all frames t with t % phases == 0 in time order, then t % phases == 1, and
+so on (`PayloadSpec.phases`, 4 by default, the paper's sampling stride). A training clip takes 16 frames at
+stride 4, all of one phase, so its blocks lie next to each other: one byte range per clip, whatever the
+bytes per frame (on object storage one request instead of sixteen). Readers follow the frame index and
+never depend on the order."""
 
 from __future__ import annotations
 
@@ -22,32 +28,43 @@ class FramesEncoder:
         self._codec = spec.payload_kind.codec
         self._settings = spec.header_settings()
         self._blocks: list[bytes] = []
-        self._index: list[tuple[int, int]] = []
-        self._offset = 0
+        self._block_of: list[int] = []       # frame t -> its block (consecutive equal frames share one)
         self._shape = None
 
-    def add(self, frame: np.ndarray, same_as_previous: bool = False) -> None:
+    def add(self, frame: np.ndarray, same_as_previous: bool = False) -> bytes | None:
+        """Encode one frame; returns its coded bytes (None when it shares its predecessor's block), so a
+        caller can measure a lossy kind's error without encoding twice."""
         if self._shape is None:
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 raise ValueError(f"frames must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
             self._shape = frame.shape
         elif frame.shape != self._shape or frame.dtype != np.uint8:
             raise ValueError(f"frame of shape {frame.shape}/{frame.dtype} in a {self._shape} uint8 video")
-        if same_as_previous and self._index:
-            self._index.append(self._index[-1])
-            return
-        block = crc_block(codecs.encode(self._codec, np.ascontiguousarray(frame), self._settings))
-        self._index.append((self._offset, len(block)))
-        self._blocks.append(block)
-        self._offset += len(block)
+        if same_as_previous and self._block_of:
+            self._block_of.append(self._block_of[-1])
+            return None
+        coded = codecs.encode(self._codec, np.ascontiguousarray(frame), self._settings)
+        self._block_of.append(len(self._blocks))
+        self._blocks.append(crc_block(coded))
+        return coded
 
     def finish(self) -> bytes:
-        if not self._index:
+        if not self._block_of:
             raise ValueError("a payload needs at least one frame")
         h, w, c = self._shape
         header = {"codec": self._codec, "height": h, "width": w, "channels": c, "fps": self.fps,
                   **self._settings}
-        return pack(header, self._index, self._blocks)
+        first = {}                                     # block -> the first frame that shows it
+        for t, b in enumerate(self._block_of):
+            first.setdefault(b, t)
+        phases = self.spec.phases
+        order = sorted(range(len(self._blocks)), key=lambda b: (first[b] % phases, first[b]))
+        offsets, at = {}, 0
+        for b in order:
+            offsets[b] = at
+            at += len(self._blocks[b])
+        index = [(offsets[b], len(self._blocks[b])) for b in self._block_of]
+        return pack(header, index, [self._blocks[b] for b in order])
 
 
 def encode_frames(frames: np.ndarray, fps: float, level: int | None = None,

@@ -23,6 +23,7 @@ from .limits import DEFAULT_LIMITS, Limits, PayloadError, UnknownPayloadKind
 
 DEFAULT_LEVEL = -1      # zstd fast mode: see ARCHITECTURE.md, "The payload, chosen by measurement"
 DEFAULT_QUALITY = 93    # see benchmarks/payload_formats.py and choose.py; `auto` picks per variant
+DEFAULT_PHASES = 4      # the paper's sampling stride: a clip's 16 blocks lie next to each other
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,17 @@ def payload_for_extension(ext: str) -> PayloadKind:
     return kind
 
 
+def payload_member(extensions) -> str:
+    """The one extension among a sample's member extensions (e.g. the keys of a webdataset sample) that a
+    payload kind claims; a sample with none or several is a PayloadError."""
+    found = [e for e in extensions if not str(e).startswith("__") and str(e).lower() in _KINDS]
+    if len(found) != 1:
+        shown = ", ".join(sorted(str(e) for e in extensions if not str(e).startswith("__")))
+        raise PayloadError(f"{'no' if not found else 'more than one'} frames payload member this reader knows "
+                           f"({', '.join(_KINDS)}) among the members: {shown}")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class PayloadSpec:
     """A payload kind with its settings: what the factory encodes with, and what the card records."""
@@ -65,12 +77,15 @@ class PayloadSpec:
     kind: str = SVF.extension
     level: int = DEFAULT_LEVEL          # svf: zstd level
     quality: int = DEFAULT_QUALITY      # svj: JPEG quality, 1..100
+    phases: int = DEFAULT_PHASES        # block order: frames grouped by t % phases (see encoder.py)
 
     def __post_init__(self):
         if not payload_for_extension(self.kind).random_access:
             raise ValueError(f"{self.kind} payloads are source files kept as they are, never encoded by synthvid")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"JPEG quality {self.quality} outside 1..100")
+        if self.phases < 1:
+            raise ValueError(f"phases {self.phases}: at least 1")
 
     @property
     def extension(self) -> str:
@@ -92,7 +107,7 @@ class PayloadSpec:
         """For the manifest and the card: kind, member extension, container format, codec, settings, and the
         library versions that decide the bytes."""
         k = self.payload_kind
-        settings = dict(self.header_settings())
+        settings = dict(self.header_settings(), phases=self.phases)
         if k.codec == codecs.JPEG:
             settings.update(subsampling="4:4:4", optimize_huffman=True, process="baseline")
         return {"kind": k.extension, "member": k.extension, "format": FORMAT_V2, "codec": k.codec,
@@ -102,7 +117,7 @@ class PayloadSpec:
     @classmethod
     def from_describe(cls, d: dict) -> "PayloadSpec":
         s = d.get("settings", {})
-        return cls(kind=d["kind"], **{k: s[k] for k in ("level", "quality") if k in s})
+        return cls(kind=d["kind"], **{k: s[k] for k in ("level", "quality", "phases") if k in s})
 
     def with_(self, **changes) -> "PayloadSpec":
         return dataclasses.replace(self, **changes)

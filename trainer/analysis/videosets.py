@@ -2,10 +2,10 @@
 
 Both offer `entries()` (index, frame count, size of every video, from the manifest alone) and
 `read(indices)`, which yields `Video`s whose `.frames` decodes any frame on demand. Shards are untrusted:
-only a sample's `.svf` and `.json` members are read, as raw bytes (never webdataset's decoders), each
-bounded by what the manifest row allows and by hard ceilings, and a payload that disagrees with its
-manifest row is refused with one line naming shard and sample. This small reader stands in for the
-trainer's unified clip reader until that exists.
+only a sample's payload (any kind: `.svf`, `.svj`) and `.json` members are read, as raw bytes (never
+webdataset's decoders), each bounded by what the manifest row allows and by hard ceilings, and a payload
+that disagrees with its manifest row is refused with one line naming shard and sample. This small reader
+stands in for the trainer's unified clip reader until that exists.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from synthvid.manifests import layout
-from synthvid.manifests.payload import FramesPayload, PayloadError
+from synthvid.manifests.payload import Limits, PayloadError, open_payload, payload_extensions, payload_member
 from synthvid.manifests.reader import open_dataset
 from synthvid.manifests.storage import is_local, join, safe_url
 
@@ -28,7 +28,7 @@ from .errors import AnalysisError
 MAX_SIDE = 4096                 # a decoded 16-frame sample stays under ~800 MB
 MAX_PAYLOAD_BYTES = 2 << 30
 MAX_JSON_BYTES = 1 << 20
-_WANTED = (layout.FRAMES_EXT, layout.META_EXT)
+_WANTED = (*payload_extensions(), layout.META_EXT)   # the payload: any kind this reader knows
 
 
 @dataclass(frozen=True)
@@ -159,10 +159,9 @@ def read_members(fileobj, wanted: dict[str, VideoEntry], where: str) -> Iterator
 
 
 def _video(members: dict[str, bytes], entry: VideoEntry, where: str) -> Video:
-    if layout.FRAMES_EXT not in members:
-        raise AnalysisError(f"{where}: no .{layout.FRAMES_EXT} member")
     try:
-        payload = FramesPayload(members[layout.FRAMES_EXT])
+        ext = payload_member(members)
+        payload = open_payload(ext, members[ext], Limits().expecting(entry.frames, entry.height, entry.width))
     except (PayloadError, ValueError, KeyError) as e:
         raise AnalysisError(f"{where}: {e}") from None
     got = (payload.num_frames, payload.height, payload.width)
@@ -182,7 +181,7 @@ def _video(members: dict[str, bytes], entry: VideoEntry, where: str) -> Video:
 class _Checked:
     """A payload whose decode errors name the shard and sample."""
 
-    def __init__(self, payload: FramesPayload, where: str):
+    def __init__(self, payload, where: str):
         self._payload, self._where = payload, where
         self.num_frames = payload.num_frames
 

@@ -20,25 +20,34 @@ The plan of an epoch is a pure function of (seed, epoch, rank, worker) and the m
 Each clip has its own RNG (`draws.clip`), keyed by (seed, epoch, source position, video index, pass): the
 temporal window and the crop box of a video do not depend on where it lands, which is what lets a procedural
 clip equal the same video's clip read from a shard set built with that epoch's seed.
+* A shard set is read by byte range by default: a clip's window and crop are drawn before anything is read,
+  so only the payload's head and the ~16 frame blocks the clip needs are fetched (`--read-mode stream`
+  reads whole shards instead). `--clips-per-video N` serves N clips from one read of a video.
 
-Shards are untrusted: only the `.svf` member is read, as raw bytes, and decoded by manifests.payload
-(no webdataset decoders, which include pickle).
+Shards are untrusted: only the payload member (any kind manifests.payload knows, named by the manifest) is
+read, as raw bytes, bounded by the manifest row, and decoded by manifests.payload (no webdataset decoders,
+which include pickle).
 
 Modules: plan (epoch plan, slot chunks, shuffle buffer), sources (opening --data), shards (a shard set as a
-source), shard_reader (the tar reading stages), procedural (rendered sources), clips (window, crop,
-collation), stream (the rank's IterableDataset), augment (device-side crop, resize, normalise), errors.
+source), ranges (byte ranges of shards), range_read (payloads by byte range), shard_reader (the tar reading
+stages), procedural (rendered sources), clips (window, crop, collation), clip_reads (videos to clips,
+repeated sampling, encoded handover), stream (the rank's IterableDataset), device_decode (the batch's frames
+on the device), augment (device-side crop, resize, normalise), errors.
 """
 
 from .augment import augment, unnormalize
-from .clips import MULTISCALE, ClipSpec, collate_frames, load_clip, multiscale_box, temporal_indices
+from .clip_reads import ClipOptions
+from .clips import MULTISCALE, ClipSpec, collate_frames, draw_clip, load_clip, multiscale_box, temporal_indices
+from .device_decode import DECODE_DEVICES, device_frames
 from .errors import DataError, ErrorPolicy, Stats
 from .plan import PAPER_EPOCH, SHUFFLE_BUFFER, Plan, default_epoch_size, shuffle_buffer_order
 from .procedural import ProceduralStream, load_procedural_class
-from .shards import ShardSource
+from .shards import READ_MODES, ShardSource
 from .sources import PROCEDURAL, SourceOptions, open_source
 from .stream import ClipStream, ordered
 
-__all__ = ["augment", "unnormalize", "MULTISCALE", "ClipSpec", "collate_frames", "load_clip", "multiscale_box",
+__all__ = ["augment", "unnormalize", "ClipOptions", "DECODE_DEVICES", "device_frames", "draw_clip", "READ_MODES",
+           "MULTISCALE", "ClipSpec", "collate_frames", "load_clip", "multiscale_box",
            "temporal_indices", "DataError", "ErrorPolicy", "Stats", "PAPER_EPOCH", "SHUFFLE_BUFFER", "Plan",
            "default_epoch_size", "shuffle_buffer_order", "ProceduralStream", "load_procedural_class",
            "ShardSource", "PROCEDURAL", "SourceOptions", "open_source", "ClipStream", "ordered"]

@@ -4,6 +4,7 @@ the decode of only the sampled frames, and the uint8 collation of a micro-batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -49,21 +50,39 @@ def multiscale_box(h: int, w: int, spec: ClipSpec, rng: np.random.Generator) -> 
     return y0, x0, ch, cw
 
 
+class ClipDraw(NamedTuple):
+    """Where one clip lies in its video: frame indices, crop box (y0, x0, h, w), and whether the window
+    was longer than the video."""
+    indices: np.ndarray
+    box: tuple
+    short: bool
+
+
+def draw_clip(num_frames: int, height: int, width: int, spec: ClipSpec, rng: np.random.Generator) -> ClipDraw:
+    """Temporal window first, then the box, both from the clip's RNG; nothing decoded yet, so the frames a
+    clip needs are known before they are read."""
+    idx, short = temporal_indices(num_frames, spec, rng)
+    return ClipDraw(idx, multiscale_box(height, width, spec, rng), short)
+
+
 def load_clip(loader, spec: ClipSpec, rng: np.random.Generator):
-    """(frames (T, H, W, 3) uint8, crop box, short) for one video: temporal window first, then the box, both
-    from the clip's RNG, and only the sampled frames decoded. `loader` is a FramesPayload or anything with
-    its `.num_frames` and `.frames(indices)`."""
-    idx, short = temporal_indices(loader.num_frames, spec, rng)
-    frames = loader.frames(idx)
-    box = multiscale_box(frames.shape[1], frames.shape[2], spec, rng)
-    return frames, box, short
+    """(frames (T, H, W, 3) uint8, crop box, short) for one video, only the sampled frames decoded. `loader`
+    is a FramesPayload or anything with its `.num_frames`, `.height`, `.width` and `.frames(indices)`."""
+    d = draw_clip(loader.num_frames, loader.height, loader.width, spec, rng)
+    return loader.frames(d.indices), d.box, d.short
 
 
-def collate_frames(clips: list[np.ndarray]) -> torch.Tensor:
-    """(B, T, H, W, 3) uint8, each clip padded to the batch's largest frame (crop boxes stay inside it)."""
-    h = max(c.shape[1] for c in clips)
-    w = max(c.shape[2] for c in clips)
-    out = torch.zeros((len(clips), clips[0].shape[0], h, w, 3), dtype=torch.uint8)
+def collate_frames(clips: list[np.ndarray | None], shapes: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
+    """(B, T, H, W, 3) uint8, each clip padded to the batch's largest frame (crop boxes stay inside it). A
+    None clip (handed over encoded, decoded on the device) stays zero; `shapes` gives every clip's (T, H, W)."""
+    shapes = shapes or [c.shape[:3] for c in clips]
+    t = shapes[0][0]
+    h = max(s[1] for s in shapes)
+    w = max(s[2] for s in shapes)
+    full = all(c is not None and c.shape[1:3] == (h, w) for c in clips)
+    # Nothing to pad (the usual case): no zero fill, which costs as much as the copy itself.
+    out = (torch.empty if full else torch.zeros)((len(clips), t, h, w, 3), dtype=torch.uint8)
     for i, c in enumerate(clips):
-        out[i, :, : c.shape[1], : c.shape[2]] = torch.from_numpy(np.ascontiguousarray(c))
+        if c is not None:
+            out[i, :, : c.shape[1], : c.shape[2]] = torch.from_numpy(np.ascontiguousarray(c))
     return out

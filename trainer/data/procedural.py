@@ -13,11 +13,13 @@ from .errors import DataError, Stats
 
 
 class Rendered:
-    """Frames loader for a procedural video: the same `.num_frames` / `.frames(indices)` as FramesPayload."""
+    """Frames loader for a procedural video: the same `.num_frames`, `.height`, `.width` and
+    `.frames(indices)` as FramesPayload."""
 
     def __init__(self, source, index: int):
         self.source, self.index = source, index
         self.num_frames = int(source.num_frames(index))
+        self.height, self.width = int(source.height), int(source.width)
 
     def frames(self, indices) -> np.ndarray:
         return np.asarray(self.source.render(self.index, [int(i) for i in indices]), dtype=np.uint8)

@@ -4,7 +4,7 @@
          --in_ref_order--> (ref, bytes) in the order of refs --decode--> (index, payload, pass)
 
 A visit is one sequential read of one shard (per pass of the stream), started when its first sample is
-needed, keeping only the wanted `.svf` members (raw bytes) until their turn: a resumed slot whose skipped
+needed, keeping only the wanted payload members (raw bytes) until their turn: a resumed slot whose skipped
 refs cover a whole shard never opens it, and no clip it skips is decoded. Shard bytes are untrusted: the tar
 is read as a plain tar (no compression is ever detected), a member is read only when its size is the
 manifest's, and everything wrong becomes one line naming the shard or sample (ErrorPolicy).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tarfile
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from synthvid.manifests.payload import DEFAULT_LIMITS, FramesPayload, Limits, PayloadError
 from synthvid.manifests.reader import ShardRecord
@@ -72,18 +72,22 @@ def plain_tar(fileobj) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
                 yield info, tar
 
 
-def select_members(members, wanted: dict[str, int | None], ext: str,
+def select_members(members, wanted: dict[str, int | None], ext: str | Mapping[str, str],
                    limits: Callable[[str], Limits] | None = None) -> Iterator[tuple[str, bytes | MemberProblem]]:
     """(key, bytes) of the `<key>.<ext>` members whose key is wanted. `wanted` maps a key to its member's size
     in the manifest (None: unknown); a member of another size, or larger than a payload of the manifest's
-    shape can be (`limits(key)`), is not read at all."""
+    shape can be (`limits(key)`), is not read at all. `ext` is one extension, or each key's own (the
+    manifest's `payload_kind`)."""
     for info, tar in members:
         key, _, rest = info.name.partition(".")
-        if rest != ext or key not in wanted:
+        if key not in wanted:
+            continue
+        kind = ext if isinstance(ext, str) else ext[key]
+        if rest != kind:
             continue
         expected = wanted[key]
         if expected is not None and info.size != expected:
-            yield key, MemberProblem(f"its .{ext} member is {info.size} bytes where the manifest says {expected}")
+            yield key, MemberProblem(f"its .{kind} member is {info.size} bytes where the manifest says {expected}")
             continue
         try:
             (limits(key) if limits else DEFAULT_LIMITS).check_member_size(info.size)
@@ -140,9 +144,10 @@ def in_ref_order(refs: Iterable[ShardRef], fetched: Iterator[Fetched]) -> Iterat
 
 
 def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy,
-           limits: Callable[[str], Limits] | None = None) -> Iterator[tuple[int, FramesPayload, int]]:
-    """(index, payload, pass) for each readable sample; the payload's header is parsed here (bounded by
-    `limits(key)`, the manifest row's shape), its frame blocks only when a clip asks for them."""
+           opener: Callable[[ShardRef, bytes], FramesPayload] = lambda ref, data: FramesPayload(data)
+           ) -> Iterator[tuple[int, FramesPayload, int]]:
+    """(index, payload, pass) for each readable sample; the payload's head is parsed here (by `opener`:
+    the kind and limits of the sample's manifest row), its frame blocks only when a clip asks for them."""
     for ref, data in pairs:
         where = f"{ref.shard.url}: sample {ref.key}"
         if data is None:
@@ -152,9 +157,9 @@ def decode(pairs: Iterable[tuple[ShardRef, object]], policy: ErrorPolicy,
             policy.bad_sample(where, data.what)
             continue
         try:
-            payload = FramesPayload(data, limits(ref.key) if limits else None)
+            payload = opener(ref, data)
         except PayloadError as e:
             policy.bad_sample(where, e)
             continue
-        payload.where = where
+        payload.where, payload.bytes_read = where, len(data)
         yield ref.index, payload, ref.pass_

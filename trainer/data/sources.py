@@ -24,6 +24,7 @@ class SourceOptions:
     verify_shards: bool = False            # sha256 of each shard against the manifest before reading it
     procedural_params: dict | None = None  # factory parameters of procedural sources (e.g. size)
     procedural_pools: dict | None = None   # {kind: URL} of built pools procedural sources read
+    read_mode: str = "range"               # shard sets: "range" (the bytes a clip needs) or "stream" (whole shards)
 
 
 def open_source(spec: str, options: SourceOptions | None = None):
@@ -34,4 +35,5 @@ def open_source(spec: str, options: SourceOptions | None = None):
                                     options.procedural_params, options.procedural_pools, options.storage_options)
         except (KeyError, ValueError, RuntimeError, OSError) as e:   # unknown variant, bad parameter or pool
             raise DataError(f"--data {spec}: {e}") from None
-    return ShardSource(spec, options.storage_options, options.skip_bad_shards, options.verify_shards)
+    return ShardSource(spec, options.storage_options, options.skip_bad_shards, options.verify_shards,
+                       options.read_mode)

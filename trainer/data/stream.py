@@ -9,10 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from synthvid.manifests.payload import PayloadError
-
 from .. import draws
-from .clips import ClipSpec, collate_frames, load_clip
+from .clip_reads import ClipOptions, clip_batch, video_clips
+from .clips import ClipSpec
 from .errors import DataError, ErrorPolicy, Stats
 from .plan import SHUFFLE_BUFFER, Plan, normalised_weights, shuffle_buffer_order, slot_needs, slot_picks
 
@@ -20,14 +19,18 @@ from .plan import SHUFFLE_BUFFER, Plan, normalised_weights, shuffle_buffer_order
 class ClipStream(IterableDataset):
     """Micro-batches of uint8 clips for one rank: dicts with
     frames (B, T, H, W, 3) uint8 (padded to the batch's largest frame), box (B, 4) = (y0, x0, h, w),
-    source/index (B,), micro (the micro-batch number in the epoch) and stats (short, skipped samples, shards).
-    What one sample becomes (`load_item`) and how a micro-batch is put together (`collate`) are the two
-    methods a subclass changes (fine-tuning's augmented, labelled clips: eval/train_data.py).
+    source/index (B,), micro (the micro-batch number in the epoch), stats (short, skipped samples, shards),
+    bytes (B,: read from storage per clip) and shape (B, 3); with `ClipOptions(handover=True)` JPEG clips
+    come as `encoded` files instead (see clip_reads.clip_batch; `device_frames` gives the frames either way).
+    What a source's videos become (`source_items`) and how a micro-batch is put together (`collate`) are the
+    two methods a subclass changes (fine-tuning's augmented, labelled clips: eval/train_data.py).
     """
 
-    def __init__(self, sources, weights, plan: Plan, spec: ClipSpec, seed: int, rank: int):
+    def __init__(self, sources, weights, plan: Plan, spec: ClipSpec, seed: int, rank: int,
+                 options: ClipOptions | None = None):
         plan.check()
         self.sources, self.plan, self.spec, self.seed, self.rank = sources, plan, spec, seed, rank
+        self.options = options or ClipOptions()
         self.weights = normalised_weights(weights, len(sources))
         # The position lives in shared memory: persistent DataLoader workers were forked with an older copy
         # of this object, and read the position each time a new epoch's iterator starts.
@@ -75,51 +78,50 @@ class ClipStream(IterableDataset):
         pos = done * B
         for m in mine[done:]:
             before = stats.as_tensor()
-            items = [self._next_clip(int(si), streams[si], stats) for si in picks[pos:pos + B]]
+            items = [next(streams[si]) for si in picks[pos:pos + B]]
             pos += B
             batch = self.collate(items)
             batch.update(source=torch.tensor([int(si) for si in picks[pos - B:pos]]), micro=m,
                          stats=stats.as_tensor() - before)
             yield batch
 
-    def load_item(self, loader, si: int, index: int, pass_: int) -> tuple[tuple, bool]:
-        """(item, short) of one sample: the clip's frames, crop box and index; short when the window was
-        longer than the video."""
-        frames, box, short = load_clip(loader, self.spec, draws.clip(self.seed, self.epoch, si, index, pass_))
-        return (frames, box, index), short
-
-    def collate(self, items: list[tuple]) -> dict:
-        """The micro-batch of `load_item`'s items (the stream adds source, micro and stats)."""
-        return {"frames": collate_frames([c[0] for c in items]),
-                "box": torch.tensor([c[1] for c in items], dtype=torch.long),
-                "index": torch.tensor([c[2] for c in items])}
+    def collate(self, items: list) -> dict:
+        """The micro-batch of `source_items`' items (the stream adds source, micro and stats)."""
+        return clip_batch(items)
 
     def _slot_streams(self, slot: int, done_picks: np.ndarray, stats: Stats) -> list:
-        """One item stream per source. Each source's epoch stream is cut into consecutive chunks, one per slot
+        """One clip stream per source. Each source's epoch stream is cut into consecutive chunks, one per slot
         (rank-major): disjoint, balanced to the sample, and a chunk is a run of consecutive shards, so a
-        worker reads few shards. A resumed slot drops the items its finished micro-batches took."""
-        needs = slot_needs(self.plan, self.weights, self.seed, self.epoch)
+        worker reads few shards. With N clips per video a slot takes ceil(clips / N) videos. A resumed slot
+        drops the clips its finished micro-batches took, unread."""
+        n = self.options.clips_per_video
+        needs = -(-slot_needs(self.plan, self.weights, self.seed, self.epoch) // n)     # videos
         starts = np.cumsum(needs, axis=0) - needs
-        skips = np.bincount(done_picks, minlength=len(self.sources))
-        return [self._chunk(si, slot, int(starts[slot, si]), int(needs[slot, si]), int(skips[si]),
-                            int(needs[:, si].sum()), stats) for si in range(len(self.sources))]
+        skips = np.bincount(done_picks, minlength=len(self.sources))                   # clips
+        return [self._source_stream(si, slot, int(starts[slot, si]), int(needs[slot, si]), int(skips[si]),
+                                    int(needs[:, si].sum()), stats) for si in range(len(self.sources))]
 
-    def _next_clip(self, si: int, stream, stats: Stats):
-        """`load_item` of the next readable sample of source si."""
+    def _source_stream(self, si: int, slot: int, start: int, count: int, skip: int, total: int, stats: Stats):
+        """Source si's items for this slot: its chunk of videos, from the `skip`-th clip on."""
+        videos, first_repeat = divmod(skip, self.options.clips_per_video)
+        return self.source_items(si, self._chunk(si, slot, start, count, videos, total, stats), stats, first_repeat)
+
+    def source_items(self, si: int, items, stats: Stats, first_repeat: int = 0):
+        """What the stream batches, from source si's (index, loader, pass) items: here clips, one read of a
+        video serving `clips_per_video` of them, the first video's from repeat `first_repeat` on."""
         src = self.sources[si]
+
+        def rng_for(index: int, pass_: int, repeat: int) -> np.random.Generator:
+            return draws.clip(self.seed, self.epoch, si, index, pass_, repeat)
+
         policy = ErrorPolicy(getattr(src, "skip_bad_shards", False), stats)
-        while True:
-            index, loader, pass_ = next(stream)
-            try:
-                item, short = self.load_item(loader, si, index, pass_)
-            except PayloadError as e:   # a frame block that does not decode
-                policy.bad_sample(getattr(loader, "where", src.name), e)
-                continue
-            stats.short += short
-            return item
+        for clip in video_clips(items, rng_for, self.spec, self.options, policy, getattr(src, "read_ahead", 1),
+                                first_repeat):
+            stats.short += clip.short
+            yield clip
 
     def _chunk(self, si: int, slot: int, start: int, count: int, skip: int, total: int, stats: Stats):
-        """The slot's chunk of source si through a shuffle buffer, its first `skip` items dropped unread.
+        """The slot's chunk of source si (videos) through a shuffle buffer, its first `skip` dropped unread.
         Skipped bad samples are made up from a spare region past every slot's chunk, so the batch count
         never changes."""
         src = self.sources[si]

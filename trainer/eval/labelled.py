@@ -145,21 +145,21 @@ class LabelledSource(ShardSource):
         self.classes = _card_classes(card, url)
         self.split = _card_split(card)
         self.corruption = _card_corruption(card, url)
-        self.rows = _rows(self, self.classes, url)
-        self.indices = sorted(self.rows)
+        self.videos = _rows(self, self.classes, url)
+        self.indices = sorted(self.videos)
         self._shard_by_name = {s.name: s for s in self.shards}
-        missing = sorted({r.shard for r in self.rows.values()} - set(self._shard_by_name))
+        missing = sorted({r.shard for r in self.videos.values()} - set(self._shard_by_name))
         if missing:
             raise DataError(f"{url}: samples name shard(s) {missing[:3]} that the shard manifest lacks or lists empty")
 
     def label_of(self, index: int) -> int:
-        return self.rows[index].label
+        return self.videos[index].label
 
     def labels(self) -> np.ndarray:
-        return np.array([self.rows[i].label for i in self.indices], dtype=np.int64)
+        return np.array([self.videos[i].label for i in self.indices], dtype=np.int64)
 
     def ref(self, index: int, pass_: int = 0) -> ShardRef:
-        row = self.rows[index]
+        row = self.videos[index]
         return ShardRef(self._shard_by_name[row.shard], row.key, index, pass_)
 
     def refs(self, seed: int, epoch: int, start: int, count: int) -> list[ShardRef]:
@@ -189,7 +189,7 @@ class LabelledSource(ShardSource):
                 bad_shards.add(ref.shard.name)
                 continue
             try:
-                payload = self._payload(self.rows[ref.index])
+                payload = self._payload(self.videos[ref.index])
             except PayloadError as e:
                 policy.bad_sample(where, e)
                 continue

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 
 import torch
 
+from synthvid.manifests.payload import PayloadError
+
 from .. import draws
 from ..data import ClipStream, Plan, collate_frames
+from ..data.errors import ErrorPolicy
 from .augment import AugmentOptions, augment_repeats
 from .clips import train_indices
 from .labelled import LabelledSource
@@ -44,6 +47,18 @@ class LabelledClips(ClipStream):
     def __init__(self, source: LabelledSource, plan: Plan, spec: TrainClips, seed: int, rank: int):
         super().__init__([source], None, plan, spec, seed, rank)
         self.source = source
+
+    def source_items(self, si: int, items, stats, first_repeat: int = 0):
+        """One labelled item per readable video (`num_sample` clips of one window: `load_item`)."""
+        policy = ErrorPolicy(self.source.skip_bad_shards, stats)
+        for index, loader, pass_ in items:
+            try:
+                item, short = self.load_item(loader, si, index, pass_)
+            except PayloadError as e:   # a frame block that does not decode
+                policy.bad_sample(getattr(loader, "where", self.source.name), e)
+                continue
+            stats.short += short
+            yield item
 
     def load_item(self, loader, si: int, index: int, pass_: int):
         spec: TrainClips = self.spec
