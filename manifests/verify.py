@@ -52,56 +52,61 @@ def verify_dataset(url: str, storage_options: dict | None = None, progress=None,
                                                             row["frames_hash"])
     for shard in ds.shards:
         report.shards += 1
-        path = f"{ds.path}/{shard.name}"
-        try:
-            size = ds.fs.size(path)
-        except FileNotFoundError:
-            report.problems.append((shard.name, "missing"))
-            continue
-        if size != shard.bytes:
-            kind = "truncated" if size < shard.bytes else "wrong size"
-            report.problems.append((shard.name, f"{kind}: {size} bytes, manifest says {shard.bytes}"))
-            continue
-        seen: dict[str, list[str]] = {}
-        payload_ok = True
-        with ds.fs.open(path, "rb") as f:
-            hashing = HashingReader(f)
-            try:
-                with tarfile.open(fileobj=hashing, mode="r|") as tar:
-                    for member in tar:
-                        key, _, ext = member.name.partition(".")
-                        seen.setdefault(key, []).append(member.name)
-                        want, _, payload_name, frames_hash = expected.get(shard.name, {}).get(key, (None,) * 4)
-                        if member.name == payload_name:
-                            data = tar.extractfile(member).read()
-                            if hashlib.sha256(data).hexdigest() != want:
-                                report.problems.append((shard.name, f"sample {key}: payload sha256 mismatch"))
-                                payload_ok = False
-                            elif deep:
-                                problem = _deep_problem(ext, data, frames_hash)
-                                if problem:
-                                    report.problems.append((shard.name, f"sample {key}: {problem}"))
-            except (tarfile.TarError, EOFError, OSError) as e:
-                report.problems.append((shard.name, f"unreadable tar: {e}"))
-                continue
-            _, sha256 = hashing.drain()
-        if sha256 != shard.sha256:
-            if payload_ok:
-                report.problems.append((shard.name, "sha256 mismatch"))
-        want_keys = expected.get(shard.name, {})
-        if sorted(seen) != sorted(want_keys):
-            missing = sorted(set(want_keys) - set(seen))
-            extra = sorted(set(seen) - set(want_keys))
-            report.problems.append((shard.name, f"samples differ from manifest (missing {missing[:3]}, extra {extra[:3]})"))
-        else:
-            for key, (_, members, *_) in want_keys.items():
-                if seen[key] != list(members):
-                    report.problems.append((shard.name, f"sample {key}: members {seen[key]} != {list(members)}"))
-        report.samples += len(seen)
-        report.bytes += size
+        size = _check_shard(ds, shard, expected.get(shard.name, {}), report, deep)
+        if size is not None:
+            report.bytes += size
         if progress is not None:
             progress(shard)
     return report
+
+
+def _check_shard(ds, shard, want_keys: dict, report: VerifyReport, deep: bool) -> int | None:
+    """One shard against its manifest rows: its size, sha256, samples, members and payload hashes (frames
+    with `deep`). Problems go to `report`; returns the shard's size when it could be read."""
+    path = f"{ds.path}/{shard.name}"
+    try:
+        size = ds.fs.size(path)
+    except FileNotFoundError:
+        report.problems.append((shard.name, "missing"))
+        return None
+    if size != shard.bytes:
+        kind = "truncated" if size < shard.bytes else "wrong size"
+        report.problems.append((shard.name, f"{kind}: {size} bytes, manifest says {shard.bytes}"))
+        return None
+    seen: dict[str, list[str]] = {}
+    payload_ok = True
+    with ds.fs.open(path, "rb") as f:
+        hashing = HashingReader(f)
+        try:
+            with tarfile.open(fileobj=hashing, mode="r|") as tar:
+                for member in tar:
+                    key, _, ext = member.name.partition(".")
+                    seen.setdefault(key, []).append(member.name)
+                    want, _, payload_name, frames_hash = want_keys.get(key, (None,) * 4)
+                    if member.name != payload_name:
+                        continue
+                    data = tar.extractfile(member).read()
+                    if hashlib.sha256(data).hexdigest() != want:
+                        report.problems.append((shard.name, f"sample {key}: payload sha256 mismatch"))
+                        payload_ok = False
+                    elif deep and (problem := _deep_problem(ext, data, frames_hash)):
+                        report.problems.append((shard.name, f"sample {key}: {problem}"))
+        except (tarfile.TarError, EOFError, OSError) as e:
+            report.problems.append((shard.name, f"unreadable tar: {e}"))
+            return None
+        _, sha256 = hashing.drain()
+    if sha256 != shard.sha256 and payload_ok:
+        report.problems.append((shard.name, "sha256 mismatch"))
+    if sorted(seen) != sorted(want_keys):
+        missing = sorted(set(want_keys) - set(seen))
+        extra = sorted(set(seen) - set(want_keys))
+        report.problems.append((shard.name, f"samples differ from manifest (missing {missing[:3]}, extra {extra[:3]})"))
+    else:
+        for key, (_, members, *_) in want_keys.items():
+            if seen[key] != list(members):
+                report.problems.append((shard.name, f"sample {key}: members {seen[key]} != {list(members)}"))
+    report.samples += len(seen)
+    return size
 
 
 def _deep_problem(ext: str, data: bytes, frames_hash: str) -> str | None:

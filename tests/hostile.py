@@ -60,9 +60,12 @@ def replace_payload(vdir: str, key: str, data: bytes, row_shape: dict | None = N
     shard = buf.getvalue()
     with open(path, "wb") as f:
         f.write(shard)
-    with tarfile.open(path) as tar:
-        offset = tar.getmember(f"{key}.{layout.FRAMES_EXT}").offset_data
-    row.update(payload_offset=offset, payload_bytes=len(data), payload_sha256=_sha(data))
+    with tarfile.open(path) as tar:            # every later member of the shard moved: restate all offsets
+        offsets = {m.name: m.offset_data for m in tar.getmembers()}
+    for r in samples:
+        if r["shard"] == row["shard"]:
+            r["payload_offset"] = offsets[r["members"][0]]
+    row.update(payload_bytes=len(data), payload_sha256=_sha(data))
     if row_shape is not None:
         row.update(row_shape)
     else:

@@ -18,16 +18,11 @@ import os
 import tarfile
 
 import numpy as np
-import pyarrow as pa
 import xxhash
 
 from synthvid.manifests import layout
 from synthvid.manifests.payload import FramesEncoder, PayloadSpec
 from synthvid.manifests.schema import SAMPLE_SCHEMA, SHARD_SCHEMA, rows_to_parquet_bytes
-
-LABELLED_SCHEMA = (SAMPLE_SCHEMA if "label_index" in SAMPLE_SCHEMA.names
-                   else SAMPLE_SCHEMA.append(pa.field("label_index", pa.int32(), nullable=True)))
-
 
 def _payload(frames: np.ndarray, kind: str) -> bytes:
     enc = FramesEncoder(25.0, spec=PayloadSpec(kind))
@@ -67,14 +62,14 @@ def write_labelled(out: str, videos: list, classes, split=("ucf101", 1, "train")
         for key, (i, frames, label, payload) in meta.items():
             rows.append({"key": key, "shard": shard, "members": [f"{key}.{ext}", f"{key}.json"], "seed": 0,
                          "index": i, "frames": len(frames), "height": frames.shape[1], "width": frames.shape[2],
-                         "fps": 25.0, "payload_sha256": hashlib.sha256(payload).hexdigest(),
+                         "fps": 25.0, "payload_kind": ext, "payload_sha256": hashlib.sha256(payload).hexdigest(),
                          "frames_hash": "xxh3_128:" + xxhash.xxh3_128(np.ascontiguousarray(frames).data).hexdigest(),
                          "payload_offset": offsets[f"{key}.{ext}"], "payload_bytes": len(payload),
                          "label": classes[label], "label_index": label, "source": f"{classes[label]}/v{i}.avi"})
         data = open(os.path.join(out, shard), "rb").read()
         shard_rows.append({"name": shard, "count": len(meta), "bytes": len(data),
                            "sha256": hashlib.sha256(data).hexdigest()})
-    samples_pq = rows_to_parquet_bytes(rows, LABELLED_SCHEMA, "key")
+    samples_pq = rows_to_parquet_bytes(rows, SAMPLE_SCHEMA, "key")
     shards_pq = rows_to_parquet_bytes(shard_rows, SHARD_SCHEMA, "name")
     _write(out, layout.SAMPLES_MANIFEST, samples_pq)
     _write(out, layout.SHARDS_MANIFEST, shards_pq)

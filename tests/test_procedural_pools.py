@@ -12,6 +12,7 @@ import pytest
 from synthvid.factory.generate.recipe import from_variant
 from synthvid.factory.generate.variants import list_variants
 from synthvid.factory.pipeline.build import BuildOptions, build_pools, build_variants
+from synthvid.factory.pipeline.payloads import PayloadRequest
 from synthvid.factory.pools.recipe import PoolRecipe
 from synthvid.factory.tools import source as source_module
 from synthvid.factory.tools.source import ProceduralSource
@@ -72,7 +73,8 @@ def test_procedural_clip_equals_the_shard_set_built_with_those_pools(tmp_path, p
     seed, videos = 1, max(8, STATIC + 1)
     built = build_variants([from_variant(name, tiny(name))],
                            BuildOptions(str(tmp_path), videos=videos, seed=seed, per_shard=7, inline=True,
-                                        progress=False, pool_urls=_given(name, pools)))
+                                        progress=False, pool_urls=_given(name, pools),
+                                        payload=PayloadRequest("svf")))   # lossless: equal bit for bit
     src = ProceduralSource(name, seed, tiny(name), pools=_given(name, pools))
     for index in sorted({0, STATIC, videos - 1}):
         assert np.array_equal(src.render(index, FRAMES), _shard_frames(built[0].url, index, FRAMES)), index

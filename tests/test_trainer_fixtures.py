@@ -8,7 +8,6 @@ import os
 import shutil
 import tempfile
 
-
 TINY = {"size": 64, "frames_min": 20, "frames_max": 30}
 # The build the learning test pretrains on (static-circles): 32 px, 4-8 frames, two circles of 4-16 px radius
 # centred inside the frame. A masked patch that is not flat mostly holds an arc of a circle whose neighbouring

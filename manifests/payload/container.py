@@ -132,19 +132,21 @@ def parse_head(data, limits: Limits = DEFAULT_LIMITS) -> PayloadHead:
     need = head_size_needed(data, limits)
     if need is None or len(data) < need:
         raise PayloadError(f"truncated payload head: {len(data)} bytes, the head needs {need or 'more'}")
-    view = memoryview(data)
-    if bytes(view[:4]) == MAGIC_V2:
-        _, hlen, frames, crc = PREAMBLE_V2.unpack_from(view)
-        if zlib.crc32(view[16:need], zlib.crc32(view[:12])) != crc:
+    # A copy of the head alone (a few KB): no memoryview of the caller's buffer outlives a failed parse (a
+    # view caught in an exception's reference cycle can crash the collector when the buffer is resized).
+    head = bytes(data[:need])
+    if head[:4] == MAGIC_V2:
+        _, hlen, frames, crc = PREAMBLE_V2.unpack_from(head)
+        if zlib.crc32(head[16:need], zlib.crc32(head[:12])) != crc:
             raise PayloadError("payload head checksum mismatch (header or frame index altered)")
-        header = _header(bytes(view[16:16 + hlen]), version=2)
-        entries = ENTRY.iter_unpack(view[16 + hlen:need])
+        header = _header(head[16:16 + hlen], version=2)
+        entries = ENTRY.iter_unpack(head[16 + hlen:need])
         version = 2
     else:
-        hlen = struct.unpack_from("<I", view, 4)[0]
-        header = _header(bytes(view[8:8 + hlen]), version=1)
+        hlen = struct.unpack_from("<I", head, 4)[0]
+        header = _header(head[8:8 + hlen], version=1)
         frames = header.pop("frames")
-        entries = ENTRY.iter_unpack(view[8 + hlen:need])
+        entries = ENTRY.iter_unpack(head[8 + hlen:need])
         version = 1
     limits.check_shape(frames, header["height"], header["width"])
     index = tuple((need + o, n) for o, n in entries)

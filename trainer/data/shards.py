@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from synthvid.manifests.payload import Limits, UnknownPayloadKind, open_payload, payload_for_extension
+from synthvid.manifests.payload import Limits, PayloadError, UnknownPayloadKind, open_payload, payload_for_extension
 from synthvid.manifests.reader import PublishedDataset, ShardRecord, open_dataset
 from synthvid.manifests.storage import StorageError, Store, is_local, join, safe_url, url_to_fs
 
@@ -152,8 +152,8 @@ class ShardSource:
                     yield ref.index, opened, ref.pass_
 
     def _usable(self, ref: ShardRef, bad: set[str], policy: ErrorPolicy) -> bool:
-        """Whether ref's shard can be read: False for a shard found bad now (reported once) or before (its
-        samples count as skipped)."""
+        """Whether ref's sample can be read: False for a sample its manifest row makes unreadable, or in a
+        shard found bad now (reported once) or before (its samples count as skipped)."""
         if ref.shard.name in bad:
             policy.missing_sample()
             return False
@@ -163,7 +163,16 @@ class ShardSource:
         except ShardProblem as e:
             self._bad_shard(ref.shard, str(e), bad, policy)
             return False
-        if row.offset < 0 or row.size < 1 or row.offset + row.size > ref.shard.bytes:
+        where = f"{ref.shard.url}: sample {ref.key}"
+        if row.size < 1:          # sample problems: the shard's other samples may be fine
+            policy.bad_sample(where, f"the manifest gives its payload {row.size} bytes")
+            return False
+        try:                      # refused as streaming refuses it, although a range read would not read it all
+            row.limits.check_member_size(row.size)
+        except PayloadError as e:
+            policy.bad_sample(where, e)
+            return False
+        if row.offset < 0 or row.offset + row.size > ref.shard.bytes:
             self._bad_shard(ref.shard, f"is {ref.shard.bytes} bytes, too short for sample {ref.key} at bytes "
                             f"{row.offset}-{row.offset + row.size} (the two manifests disagree)", bad, policy)
             return False
