@@ -99,12 +99,11 @@ def test_range_reads_fetch_only_the_frames_asked_for():
 def test_encoded_jpeg_frames_decode_the_same_with_torchvision():
     """The GPU path hands these bytes to torchvision.io.decode_jpeg(device='cuda'); on CPU it is the same
     libjpeg-turbo decode, so the frames must be identical."""
-    import torch            # here, not at module level: the payload tests run without torch otherwise
-    import torchvision.io
+    from synthvid.trainer.data.device_decode import decode_jpegs   # torchvision's batched decode_jpeg
 
     p = open_payload("svj", encode_frames(smooth_video(), fps=25, spec=PayloadSpec("svj")))
     blobs = p.encoded_frames([2, 5])
-    tv = torchvision.io.decode_jpeg([torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs])
+    tv = decode_jpegs(blobs, "cpu")
     assert np.array_equal(np.stack([t.permute(1, 2, 0).numpy() for t in tv]), p.frames([2, 5]))
     data = encode_frames(smooth_video(), fps=25, spec=PayloadSpec("svj"))
     head = read_head("svj", lambda a, b: data[a:b])

@@ -1,12 +1,11 @@
 """`synthvid-train analyze`: the metrics that predict downstream accuracy, for published datasets.
 
     synthvid-train analyze ./out/* --out report/                                   # built-in reference
-    synthvid-train analyze ./out/* --reference s3://bucket/ucf101 --features checkpoint:runs/x --out report/
+    synthvid-train analyze ./out/* --reference s3://bucket/ucf101/ucf101-s1-train \
+        --features checkpoint:runs/x --out report/
     synthvid-train analyze ./out/* --accuracy results.csv --features inception:inception_v3.pth --out report/
 
-Wiring into trainer/cli.py: `from .analysis import cli as analysis_cli`, then
-`analysis_cli.add_parser(sub)` next to the other sub-commands and `return analysis_cli.run(args)` when
-args.command == "analyze".
+`trainer/cli.py` registers it with the other sub-commands (`add_parser`, `run`).
 """
 
 from __future__ import annotations
