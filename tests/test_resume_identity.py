@@ -198,14 +198,19 @@ def test_verify_names_every_kind_of_damage_and_checks_every_shard(dataset_copy):
     assert report.shards == 4 and not report.ok
 
 
-def _retar(path, keep) -> None:
-    """Rewrite a shard keeping the members `keep(name)` accepts (same member bytes and headers otherwise)."""
+def _retar(path, keep, extra: dict | None = None) -> None:
+    """Rewrite a shard keeping the members `keep(name)` accepts (same member bytes and headers otherwise),
+    then the `extra` members (name -> bytes)."""
     with tarfile.open(path) as tar:
         members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
     with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
         for m, data in members:
             if keep(m.name):
                 tar.addfile(m, io.BytesIO(data))
+        for name, data in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
 
 
 def test_verify_compares_samples_and_members_with_the_manifest(dataset_copy):
@@ -213,15 +218,18 @@ def test_verify_compares_samples_and_members_with_the_manifest(dataset_copy):
     key1, key2 = layout.sample_key(1), layout.sample_key(2)
     _retar(_shard_path(vdir, 1), lambda name: not name.startswith(key1))              # a whole sample gone
     _retar(_shard_path(vdir, 2), lambda name: name != f"{key2}.{layout.META_EXT}")    # one member gone
-    for i in (1, 2):
+    stranger = layout.sample_key(10 ** 6)
+    _retar(_shard_path(vdir, 3), lambda name: True, extra={f"{stranger}.{layout.META_EXT}": b"{}"})  # one more
+    for i in (1, 2, 3):
         _rewrite_shard_manifest(vdir, layout.shard_name(VARIANT, i))
     report = verify_dataset(str(vdir))
     members = [f"{key2}.{layout.FRAMES_EXT}", f"{key2}.{layout.META_EXT}", f"{key2}.{layout.LATENTS_EXT}"]
     assert report.problems == [
         (layout.shard_name(VARIANT, 1), f"samples differ from manifest (missing ['{key1}'], extra [])"),
         (layout.shard_name(VARIANT, 2), f"sample {key2}: members {[members[0], members[2]]} != {members}"),
+        (layout.shard_name(VARIANT, 3), f"samples differ from manifest (missing [], extra ['{stranger}'])"),
     ]
-    assert report.samples == VIDEOS - 1
+    assert report.samples == VIDEOS                  # one sample gone, one stranger
 
 
 def test_verify_deep_names_a_payload_that_does_not_decode(dataset_copy):
