@@ -119,5 +119,10 @@ def test_named_streams_are_pure_and_distinct():
     assert draws.clip(5, 2, 0, 13, 1).integers(1 << 30) == substream(5, 13, "trainer.clip/epoch=2/source=0/pass_=1").integers(1 << 30)
     firsts = {f(7, 1, 2).integers(1 << 40) for f in (draws.shard_order, draws.procedural_order, draws.mixture_picks)}
     assert len(firsts) == 3                                      # streams of the same key are independent
+    # dropout seeds: pure per (seed, rank, step), distinct across both, drawn from the whole 63-bit range
+    seeds = [draws.dropout_seed(7, rank, step) for rank in range(2) for step in range(32)]
+    assert seeds == [draws.dropout_seed(7, rank, step) for rank in range(2) for step in range(32)]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2**63 - 1 for s in seeds)
+    assert max(seeds) > 2**62                                    # 64 draws all below 2**62: p = 2**-64
     with pytest.raises(ValueError, match="non-negative"):
         draws.clip(-1, 0, 0, 0)

@@ -50,7 +50,8 @@ GROUPS = [
           scope={"manifests/storage/store.py": ("matches", "digest", "commit_file", "upload_verified",
                                                 "cleanup_temp", "abort_incomplete_uploads")}, timeout=300),
     Group("masking", ("trainer/masking.py", "trainer/draws.py"),
-          "tests/test_masks.py tests/test_trainer_parts.py -k \"not every_micro_batch_of_a_run\""),
+          "tests/test_masks.py tests/test_trainer_parts.py tests/test_trainer_model.py::test_tube_mask_counts_and_tubes "
+          "-k \"not every_micro_batch_of_a_run\""),
     Group("plan", ("trainer/data/plan.py",), "tests/test_plan.py"),
     # the payload's promises: a checksummed head, an index that cannot point outside the payload, decodes
     # bounded by the manifest and the ceilings (the JPEG marker walk and the encoders: extend `scope`)
