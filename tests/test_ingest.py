@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 
 import pytest
 
@@ -27,7 +26,7 @@ from synthvid.manifests.payload import Limits, open_payload
 from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
 from synthvid.manifests.storage import url_to_fs
 from synthvid.manifests.verify import verify_dataset
-from tests.helpers import tree_digest
+from tests.helpers import ray_tasks_running, tree_digest, wait_for
 from tests.videodata import HMDB_CLASSES, UCF_CLASSES, TinySpec, make_hmdb51, make_ucf101
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -179,19 +178,6 @@ def _markers(out: str) -> int:
     return found
 
 
-def _wait_until_still(root: str, quiet_s: float = 3.0) -> None:
-    """Ray ends a killed driver's tasks lazily: wait until no file under `root` changes for `quiet_s`."""
-    def state():
-        return sorted((d, f, os.stat(os.path.join(d, f)).st_size) for d, _, fs in os.walk(root) for f in fs
-                      if os.path.exists(os.path.join(d, f)))
-    last, since = None, time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        now = state()
-        if now != last:
-            last, since = now, time.monotonic()
-        time.sleep(0.1)
-
-
 def test_killed_ingest_resumes_to_the_same_bytes(tmp_path, ray_runtime):
     data = make_ucf101(str(tmp_path / "src"), TinySpec(videos_per_class=10, test_per_class=3))
     killed, clean = str(tmp_path / "killed"), str(tmp_path / "clean")
@@ -200,16 +186,17 @@ def test_killed_ingest_resumes_to_the_same_bytes(tmp_path, ray_runtime):
     proc = subprocess.Popen([sys.executable, "-m", "synthvid.factory.cli", *argv, "--out", killed, "--workers", "1",
                              "--ray-address", ray_runtime.address_info["gcs_address"]], env=env,
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
+    def some_committed():
+        assert proc.poll() is None, "the ingest finished before it could be killed: " + proc.stderr.read().decode()
+        return 1 <= _markers(killed) < 30
+
     try:
-        while not 1 <= _markers(killed) < 30:
-            assert proc.poll() is None, "the ingest finished before it could be killed: " + proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no shard was committed within 180 s"
-            time.sleep(0.005)
+        wait_for(some_committed, 180, "a committed shard of the ingest", every=0.005)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)         # its own process group, by its handle
         proc.wait()
-    _wait_until_still(killed)
+    # Ray ends a dead driver's tasks lazily: wait until no worker of this runtime still runs a shard task
+    wait_for(lambda: ray_tasks_running(ray_runtime, "build_shard") == 0, 120, "the killed ingest's Ray tasks to end")
     assert _markers(killed) < 30 and not all(os.path.exists(os.path.join(killed, f"ucf101-s1-{p}", layout.CARD))
                                              for p in PARTS)
     assert cli_main([*argv, "--out", killed, "--workers", "2"]) == 0
