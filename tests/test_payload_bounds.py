@@ -23,6 +23,20 @@ def test_frame_count_limit_is_inclusive():
         FramesPayload(data, limits=Limits(max_frames=2))
 
 
+def test_side_and_decode_limits_are_inclusive_and_count_rgb_bytes():
+    """A side of exactly max_side, and a decode of exactly max_decoded_bytes (frames x H x W x 3), pass."""
+    tall = np.ascontiguousarray(_frames(3).transpose(0, 2, 1, 3))         # 3 frames, 6 high, 4 wide
+    for frames in (_frames(3), tall):
+        data = encode_frames(frames, fps=25)
+        assert FramesPayload(data, limits=Limits(max_side=6)).num_frames == 3
+        with pytest.raises(PayloadError, match="limit 5 px a side"):
+            FramesPayload(data, limits=Limits(max_side=5))
+    data = encode_frames(_frames(3), fps=25)
+    assert np.array_equal(FramesPayload(data, limits=Limits(max_decoded_bytes=3 * 4 * 6 * 3)).frames(), _frames(3))
+    with pytest.raises(PayloadError, match="needs 216 bytes .limit 215."):
+        FramesPayload(data, limits=Limits(max_decoded_bytes=215)).frames()
+
+
 def test_adjacent_frames_are_one_range():
     """Blocks that touch (one ends where the next starts) are one read, even with no gap allowed."""
     head = parse_head(encode_frames(_frames(3), fps=25))

@@ -72,6 +72,20 @@ def test_normalised_weights():
             normalised_weights(bad, n)
 
 
+@given(plans, st.integers(0, 3))
+def test_every_slot_picks_a_source_for_each_sample_its_worker_makes(plan, seed):
+    """Slot s is worker s % W of rank s // W; its picks cover exactly the micro-batches that worker makes,
+    also when the workers of a rank make different numbers of them."""
+    w = normalised_weights([0.5, 0.5], 2)
+    needs = slot_needs(plan, w, seed=seed, epoch=0)
+    for s in range(plan.slots):
+        rank, worker = divmod(s, plan.slots_per_rank)
+        made = len(plan.slot_micro_batches(worker)) * plan.micro
+        assert needs[s].sum() == len(slot_picks(plan, w, seed, 0, s)) == made, (rank, worker)
+    per_rank = needs.sum(axis=1).reshape(plan.world, plan.slots_per_rank).sum(axis=1)
+    assert per_rank.tolist() == [plan.micro_batches * plan.micro] * plan.world
+
+
 def test_slot_picks_and_needs():
     plan = Plan(epoch_size=96, global_batch=8, world=2, accum=1, workers=2)    # micro 4, 12 micro-batches
     w = normalised_weights([0.75, 0.25], 2)
