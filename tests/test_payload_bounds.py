@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthvid.manifests.payload import FramesPayload, Limits, PayloadError, encode_frames, parse_head
-from synthvid.manifests.payload.container import head_size_needed
+from synthvid.manifests.payload.container import crc_block, head_size_needed, pack
 
 from .test_payload_hostile import _v2
 
@@ -61,3 +61,16 @@ def test_a_version_2_index_entry_of_a_checksum_alone_is_refused():
     data = _v2(header, [b""])                                           # the entry: 0 + 4 bytes
     with pytest.raises(PayloadError, match=r"frame index entry \(\d+, 4\) out of bounds"):
         parse_head(data)
+
+
+def test_an_index_entry_may_end_at_the_payload_ceiling_not_past_it():
+    """Offsets are bounded while the head is parsed (before any range is planned from them): an entry ending
+    exactly at max_payload_bytes passes, one byte further is refused."""
+    header = parse_head(encode_frames(_frames(1), fps=25)).header
+    block = [crc_block(b"x" * 12)]                                     # 16 bytes with its CRC
+    head = parse_head(pack(header, [(0, 16)], block)).size
+    ceiling = head + 1000
+    at_ceiling = parse_head(pack(header, [(1000 - 16, 16)], block), Limits(max_payload_bytes=ceiling))
+    assert at_ceiling.index == ((ceiling - 16, 16),)
+    with pytest.raises(PayloadError, match=rf"frame index entry \({ceiling - 15}, 16\) out of bounds"):
+        parse_head(pack(header, [(1000 - 15, 16)], block), Limits(max_payload_bytes=ceiling))
