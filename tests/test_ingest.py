@@ -186,6 +186,7 @@ def test_killed_ingest_resumes_to_the_same_bytes(tmp_path, ray_runtime):
     proc = subprocess.Popen([sys.executable, "-m", "synthvid.factory.cli", *argv, "--out", killed, "--workers", "1",
                              "--ray-address", ray_runtime.address_info["gcs_address"]], env=env,
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
     def some_committed():
         assert proc.poll() is None, "the ingest finished before it could be killed: " + proc.stderr.read().decode()
         return 1 <= _markers(killed) < 30

@@ -44,7 +44,8 @@ class Group:
 
 GROUPS = [
     Group("verify", ("manifests/verify.py",),
-          "tests/test_resume_identity.py -k verify tests/test_hostile_datasets.py::test_verify_checks_the_manifest_hashes_the_card_records"),
+          "tests/test_resume_identity.py -k verify "
+          "tests/test_hostile_datasets.py::test_verify_checks_the_manifest_hashes_the_card_records"),
     Group("commit", ("manifests/storage/completeness.py", "manifests/storage/store.py"),
           "tests/test_resume_identity.py -k \"not verify\" tests/test_store_commit.py",
           scope={"manifests/storage/store.py": ("matches", "digest", "commit_file", "upload_verified",
