@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-
-def _png(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
+from ..figures import png_bytes
 
 
 def scatter_png(entry: dict, accuracy_label: str) -> bytes:
@@ -36,7 +28,7 @@ def scatter_png(entry: dict, accuracy_label: str) -> bytes:
     ax.set_ylabel(accuracy_label, fontsize=7)
     ax.tick_params(labelsize=6)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def spectra_png(curves: list[tuple[str, np.ndarray, np.ndarray, float]]) -> bytes:
@@ -52,4 +44,4 @@ def spectra_png(curves: list[tuple[str, np.ndarray, np.ndarray, float]]) -> byte
     ax.tick_params(labelsize=6)
     ax.legend(fontsize=5, loc="lower left")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)

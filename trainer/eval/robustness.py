@@ -10,13 +10,12 @@ of the same dataset among those tested; without one, accuracies are reported alo
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..figures import png_bytes
 from .metrics import absolute_robustness, mean_relative_robustness, relative_robustness
 
 # The corruption names of `synthvid-factory corrupt` in the order of the paper's Fig 3, with its labels.
@@ -99,7 +98,4 @@ def figure_png(table: list[Cell], checkpoints: list[str]) -> bytes:
     fig.axes[0].legend(fontsize=7, loc="best")
     fig.suptitle("UCF101-P: accuracy per corruption (paper Fig 3)", fontsize=10)
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
+    return png_bytes(fig)
