@@ -115,9 +115,8 @@ def _deep_problem(ext: str, data: bytes, frames_hash: str) -> str | None:
     checked."""
     hasher = FramesHasher()
     try:
-        payload = open_payload(ext, data)
-        for t in range(len(payload)):
-            hasher.add(payload.frame(t))
+        for frame in open_payload(ext, data).iter_frames():
+            hasher.add(frame)
     except PayloadError as e:
         return f"payload does not decode ({e})"
     if payload_for_extension(ext).hash_of_decoded and hasher.hexdigest() != frames_hash:

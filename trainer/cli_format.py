@@ -78,12 +78,17 @@ def add_runtime_flags(group, out_help: str) -> None:
                        help="progress bar (default: when stderr is a terminal)")
 
 
-def runtime_kwargs(args) -> dict:
-    """The config fields of add_shard_flags and add_runtime_flags, from parsed arguments."""
+def storage_options(args) -> dict | None:
+    """The parsed --storage-option flags of add_storage_flag (None when none were given)."""
     from synthvid.manifests.storage import parse_storage_options
 
+    return parse_storage_options(args.storage_option) or None
+
+
+def runtime_kwargs(args) -> dict:
+    """The config fields of add_shard_flags and add_runtime_flags, from parsed arguments."""
     return dict(out=args.out, workers=args.workers, skip_bad_shards=args.skip_bad_shards,
-                verify_shards=args.verify_shards, storage_options=parse_storage_options(args.storage_option) or None,
+                verify_shards=args.verify_shards, storage_options=storage_options(args),
                 device=args.device, precision=args.precision, compile=args.compile,
                 compile_backend=args.compile_backend, grad_checkpointing=args.grad_checkpointing,
                 save_every=args.save_every, log_every=args.log_every, max_steps=args.max_steps, resume=args.resume,

@@ -131,10 +131,14 @@ def build_shard(job: ShardJob, index: int) -> dict:
 
 
 def _check_software(expected: dict) -> None:
-    mine = software_versions()
-    if mine == expected:
+    check_same_versions(expected, software_versions())
+
+
+def check_same_versions(driver: dict, worker: dict) -> None:
+    """A worker whose libraries differ from the driver's would write other bytes: refuse, naming each."""
+    if driver == worker:
         return
-    diff = ", ".join(f"{k} {mine.get(k)} here vs {expected.get(k)} on the driver"
-                     for k in sorted(set(mine) | set(expected)) if mine.get(k) != expected.get(k))
+    diff = ", ".join(f"{k} {worker.get(k)} here vs {driver.get(k)} on the driver"
+                     for k in sorted(set(driver) | set(worker)) if driver.get(k) != worker.get(k))
     raise BuildError(f"worker {socket.gethostname()} has different software ({diff}); byte-identical "
                      "shards need identical versions on every node: use one image for the cluster")

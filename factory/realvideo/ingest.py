@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from dataclasses import dataclass, field
 
 from synthvid.manifests.payload import PayloadError, avi
 from synthvid.manifests.storage import Store, join
 
 from ..pipeline.build import build_jobs
-from ..pipeline.jobs import BuildError, DatasetJob
+from ..pipeline.jobs import BuildError, DatasetJob, check_same_versions
 from ..pipeline.options import BuildOptions, BuildResult
 from synthvid.manifests.hashing import FramesHasher
 
@@ -101,13 +100,6 @@ class VideoSet:
         return payload, SampleInfo(index=index, seed=seed, fps=video.fps, meta=meta, source=path,
                                    label=self.classes[label], label_index=label)
 
-
-def check_same_versions(driver: dict, worker: dict) -> None:
-    """A worker whose decoder (or image libraries) differ from the driver's would write other bytes."""
-    if driver != worker:
-        diff = ", ".join(f"{k} {worker.get(k)} here vs {driver.get(k)} on the driver"
-                         for k in sorted(set(driver) | set(worker)) if driver.get(k) != worker.get(k))
-        raise BuildError(f"worker {socket.gethostname()} has different libraries ({diff}); use one image for the cluster")
 
 
 def _read_source(store: Store, path: str) -> bytes:

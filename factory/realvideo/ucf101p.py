@@ -19,6 +19,7 @@ Randomness: video i's draws come from manifests.seeds.substream(seed, i, "ucf101
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -31,12 +32,11 @@ from synthvid.manifests.reader import IncompleteDatasetError, open_dataset
 from synthvid.manifests.storage import COMPLETE, Store, datasets_under, join, url_to_fs
 
 from ..pipeline.build import build_jobs
-from ..pipeline.jobs import BuildError, DatasetJob
+from ..pipeline.jobs import BuildError, DatasetJob, check_same_versions
 from ..pipeline.options import BuildOptions, BuildResult
 from ..pipeline.sample import EncodedPayload, SampleInfo, encode_payload
 from .corruptions import CORRUPTIONS, corrupt, parse_selection
 from .frames import long_side_crops, resize_short_side
-from .ingest import check_same_versions
 
 STRIDES = {"ucf101": 4, "hmdb51": 2}    # test sampling rates (spec C.2)
 SHORT_SIDE = 224
@@ -168,6 +168,7 @@ class CorruptedSet:
                                    label=row["label"], label_index=row["label_index"])
 
 
+@functools.lru_cache(maxsize=1)
 def corruption_libraries() -> dict:
     """What the corrupted frames depend on besides numpy and OpenCV (in the software versions): the decoder
     of the source videos, Pillow (rotations, JPEG), scikit-image (impulse noise)."""

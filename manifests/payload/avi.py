@@ -186,13 +186,14 @@ class AviPayload:
             rows.setdefault(t, []).append(i)
         if not ts:
             return out
+        last = max(ts)
         with contextlib.closing(self._decoded()) as decoded:
             for t, frame in enumerate(decoded):
                 if t in rows:
                     out[rows[t]] = frame.to_ndarray(format="rgb24")
-                if t == max(ts):
+                if t == last:
                     return out
-        raise PayloadError(f"the video decodes fewer frames than the {n} the manifest states (frame {max(ts)} asked)")
+        raise PayloadError(f"the video decodes fewer frames than the {n} the manifest states (frame {last} asked)")
 
     def encoded_frames(self, indices=None) -> list[bytes]:
         raise PayloadError("an avi payload has no separately encoded frames: decode it with frames()")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,6 +166,12 @@ class FramesPayload:
     def encoded_frames(self, indices=None) -> list[bytes]:
         """The checked, still-encoded blocks of `indices` (JPEG files for svj): for a GPU decoder."""
         return encoded_blocks(self._blocks, indices)
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """Every frame in order, one decoded at a time (as AviPayload.iter_frames, which must decode in
+        order: a caller walking a whole video uses this, not frame(t) per t)."""
+        for t in range(self.num_frames):
+            yield self.frame(t)
 
 
 def _head_of_kind(prefix, limits: Limits, kind: PayloadKind) -> PayloadHead:

@@ -217,10 +217,11 @@ class BuildLock:
         holder = Holder.parse(raw)
         if holder is not None and holder.dead:
             return f"its process {holder.pid} on this host is gone"
-        now = _store_clock(self.store)
+        if modified is None:        # a store that keeps no modification times: only a dead holder is stale
+            return None
         try:
-            age = (now - modified).total_seconds()
-        except TypeError:           # a store that keeps no modification times: only a dead holder is stale
+            age = (_store_clock(self.store) - modified).total_seconds()
+        except TypeError:           # a clock or time without a time zone: not comparable, so not stale
             return None
         if age > self.ttl:
             return f"nobody renewed it for {age:.0f}s"

@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from synthvid.manifests.storage import parse_storage_options
 
-from ..cli_format import add_storage_flag
+from ..cli_format import add_storage_flag, storage_options
 from .options import BUILTIN_REFERENCE, PAPER_ACCURACY, AnalysisOptions
 
 
@@ -50,7 +49,7 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
         datasets=tuple(args.datasets), out=args.out, reference=args.reference, accuracy=args.accuracy,
         features=tuple(args.features), videos=args.videos, frames=args.frames, stride=args.stride,
         flow_pairs=args.flow_pairs, seed=args.seed, device=args.device, batch=args.batch,
-        storage_options=parse_storage_options(args.storage_option) or None, progress=args.progress)
+        storage_options=storage_options(args), progress=args.progress)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ..cli_format import HelpFormatter
+from ..cli_format import HelpFormatter, add_storage_flag, storage_options
 from .cmd_common import guarded
 
 DESCRIPTION = """Attention keys of the last encoder layer of a pretrained model over FRAMES frames of each of VIDEOS
@@ -27,15 +27,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--stride", type=int, default=4, help="frame stride (the pretraining clips' sampling rate)")
     p.add_argument("--show", type=int, default=1, help="videos drawn in the PNG and MP4")
     p.add_argument("--fps", type=float, default=8.0, help="MP4 frame rate")
-    p.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="an fsspec storage option for --data, repeatable")
+    add_storage_flag(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
 def run(args) -> int:
-    from synthvid.manifests.storage import parse_storage_options
-
     from .featuremaps import FeatureOptions, run_features
 
     def go():
@@ -43,7 +40,7 @@ def run(args) -> int:
             checkpoint=args.checkpoint, data=args.data, class_name=args.class_name, out=args.out,
             videos=args.videos, frames=args.frames, stride=args.stride, show=args.show, fps=args.fps,
             device=args.device, threads=args.threads,
-            storage_options=parse_storage_options(args.storage_option) or None))
+            storage_options=storage_options(args)))
         print(f"synthvid-train: keys of {facts['videos']} videos ({facts['key_vectors']} vectors); wrote "
               f"{', '.join(facts['outputs'])}")
 

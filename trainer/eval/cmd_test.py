@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ..cli_format import HelpFormatter, add_shard_flags
+from ..cli_format import HelpFormatter, add_shard_flags, storage_options
 from .cmd_common import guarded, views_flag
 
 DESCRIPTION = """Multi-view test (every rate-th frame of each video, evenly spaced clips x crops along the long
@@ -42,15 +42,13 @@ def add_parser(subparsers) -> None:
 
 
 def options_from_args(args):
-    from synthvid.manifests.storage import parse_storage_options
-
     from .testrun import TestOptions
 
     return TestOptions(checkpoints=tuple(args.checkpoint), data=tuple(args.data), out=args.out,
                        names=tuple(args.names) if args.names else None, views=args.views,
                        sampling_rate=args.sampling_rate, batch=args.batch_size, workers=args.workers,
                        device=args.device, precision=args.precision, threads=args.threads,
-                       storage_options=parse_storage_options(args.storage_option) or None,
+                       storage_options=storage_options(args),
                        skip_bad_shards=args.skip_bad_shards, verify_shards=args.verify_shards)
 
 

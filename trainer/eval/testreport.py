@@ -16,7 +16,6 @@ import base64
 import csv
 import html
 import io
-import json
 import os
 import platform
 
@@ -25,6 +24,7 @@ import torch
 
 from synthvid.manifests.storage import open_atomic
 
+from ..runlog import write_config
 from .robustness import cells, figure_png, label, mean_relative, order
 
 
@@ -111,5 +111,4 @@ def write_report(out: str, results, tested, facts: dict) -> None:
                                "model_config": t.model.cfg.to_dict()} for t in tested],
               "results": [r.row() for r in results], **facts,
               "versions": {"python": platform.python_version(), "torch": torch.__version__}}
-    with open_atomic(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=1, sort_keys=True, default=str)
+    write_config(out, config)
