@@ -20,7 +20,6 @@ spec/videomae.md section 5's anchors (labelled as derived).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 
@@ -69,21 +68,21 @@ def bench(name: str, args, device) -> dict:
     from synthvid.trainer import masking
     from synthvid.trainer.model import VideoMAE, flops_per_clip, model_config
     from synthvid.trainer.optim import WarmupCosine, make_optimizer
+    from synthvid.trainer.runtime import autocast_for
     from synthvid.trainer.step import Stepper
 
     mcfg = model_config(name, img_size=args.img_size)
     model = VideoMAE(mcfg).to(device)
     opt = make_optimizer(model, 1e-4, 0.05, fused=device.type == "cuda")
     step_model = torch.compile(model) if args.compile else model
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    precision, autocast = autocast_for(device, args.precision)       # the trainer's own precision rule
     # The trainer's own step (engine -> step.Stepper): augment on the device, masks, autocast, loss, AdamW.
     stepper = Stepper(step_model, opt, WarmupCosine(opt, 1e-4, 1e-5, 0, 10**6), mcfg, args.mask_ratio, seed=0,
                       autocast=autocast, device=device)
     t, h, w = mcfg.grid
     n_visible = t * (h * w - masking.num_masked_per_slot(h * w, args.mask_ratio))
     return _timed(name, args, device, stepper, batches(args, device, mcfg), 3 * flops_per_clip(mcfg, n_visible),
-                  {"mask_ratio": args.mask_ratio, "visible_tokens": n_visible})
+                  {"mask_ratio": args.mask_ratio, "visible_tokens": n_visible, "bf16": precision == "bf16"})
 
 
 def _timed(name: str, args, device, stepper, data, train_flops: float, extra: dict) -> dict:
@@ -100,7 +99,6 @@ def _timed(name: str, args, device, stepper, data, train_flops: float, extra: di
     res = {"clips_per_s": clips_s, "step_s": step_s, "data_wait_share": sum(waits) / sum(times),
            "tflops": clips_s * train_flops / 1e12, "mfu": (clips_s * train_flops / peak) if peak else None,
            "batch": args.batch, "img_size": args.img_size, "gflop_per_clip_train": train_flops / 1e9,
-           "bf16": args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda"),
            "compile": args.compile, **extra,
            "max_mem_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None}
     mfu = f"{res['mfu']:.1%}" if res["mfu"] is not None else "n/a (no known peak; --peak-tflops)"
@@ -159,6 +157,7 @@ def bench_finetune(name: str, args, device) -> dict:
     from synthvid.trainer.eval.objective import ClassifierStepper
     from synthvid.trainer.eval.optim import make_optimizer
     from synthvid.trainer.model import encoder_flops, model_config
+    from synthvid.trainer.runtime import autocast_for
     from synthvid.trainer.optim import WarmupCosine
 
     mcfg = model_config(name, img_size=args.img_size, drop_path=0.2)
@@ -166,13 +165,12 @@ def bench_finetune(name: str, args, device) -> dict:
     opt = make_optimizer(model, lr=1e-3, weight_decay=0.05, layer_decay=0.7, betas=(0.9, 0.95),
                          fused=device.type == "cuda")
     step_model = torch.compile(model) if args.compile else model
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    precision, autocast = autocast_for(device, args.precision)       # the trainer's own precision rule
     stepper = ClassifierStepper(step_model, opt, WarmupCosine(opt, 1e-3, 1e-6, 0, 10**6), 101, MixupOptions(),
                                 seed=0, autocast=autocast, device=device)
     return _timed(name, args, device, stepper, finetune_batches(args, device, mcfg),
                   3 * encoder_flops(mcfg, mcfg.num_tokens),
-                  {"augment_clips_per_s": augment_rate(mcfg, device), "classes": 101})
+                  {"augment_clips_per_s": augment_rate(mcfg, device), "classes": 101, "bf16": precision == "bf16"})
 
 
 def print_derived(results: dict, args) -> None:

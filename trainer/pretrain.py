@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .cli_format import HelpFormatter, add_runtime_flags, add_shard_flags, floats, key_value, runtime_kwargs
+from .data import DECODE_DEVICES, READ_MODES
 from .model import PRESETS
 
 DESCRIPTION = """VideoMAE pretraining (the paper's recipe by default) on published shard sets (a folder or any
@@ -26,14 +27,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     d.add_argument("--sampling-rate", type=int, default=4, help="stride between a clip's frames")
     add_shard_flags(d)
-    d.add_argument("--read-mode", default="range", choices=["range", "stream"],
+    d.add_argument("--read-mode", default="range", choices=READ_MODES,
                    help="how shard sets are read: range = only the bytes a clip needs (the payload's head and "
                         "~16 frame blocks, by byte range from the manifest's offsets; local or object storage); "
                         "stream = whole shards front to back (every video read whole)")
     d.add_argument("--clips-per-video", type=int, default=1, metavar="N",
                    help="repeated sampling: N clips, each with its own window and crop, from one read of a video "
                         "(VideoMAE v2 / mae_st); they share a batch. An epoch still counts clips")
-    d.add_argument("--decode-device", default="cpu", choices=["cpu", "cuda"],
+    d.add_argument("--decode-device", default="cpu", choices=DECODE_DEVICES,
                    help="where JPEG (svj) payloads are decoded: cpu = in the loader workers; cuda = the workers "
                         "hand the encoded frames over and the GPU decodes a whole batch at once (nvJPEG)")
     d.add_argument("--procedural-param", action="append", type=key_value, default=None, metavar="KEY=VALUE",

@@ -30,13 +30,12 @@ def device_frames(batch: dict, device: torch.device | str) -> torch.Tensor:
         out = frames.to(device, non_blocking=True)
     else:
         out = torch.zeros((b, t, h, w, 3), dtype=torch.uint8, device=device)
-    encoded = batch.get("encoded")
-    if encoded:
-        which = [i for i, files in enumerate(encoded) if files is not None]
-        images = decode_jpegs([f for i in which for f in encoded[i]], device)
-        for k, i in enumerate(which):
-            _, ch, cw = (int(v) for v in shapes[i])
-            out[i, :, :ch, :cw] = torch.stack(images[k * t:(k + 1) * t]).permute(0, 2, 3, 1)
+    encoded = batch["encoded"]
+    which = [i for i, files in enumerate(encoded) if files is not None]
+    images = decode_jpegs([f for i in which for f in encoded[i]], device)
+    for k, i in enumerate(which):
+        _, ch, cw = (int(v) for v in shapes[i])
+        out[i, :, :ch, :cw] = torch.stack(images[k * t:(k + 1) * t]).permute(0, 2, 3, 1)
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from synthvid.manifests.payload import Limits, PayloadError, PayloadHead, decode_ranges, encoded_ranges, \
     payload_for_extension, read_head
+from synthvid.manifests.payload.container import ENTRY, PREAMBLE_V2
 
 from .ranges import RangeReader, Request
 
@@ -26,7 +27,7 @@ from .ranges import RangeReader, Request
 # phase-major (manifests.payload.encoder), so a stride-4 clip is one range anyway; this merges what is left,
 # e.g. the two ranges of a clip whose window was clamped at the end of a short video.
 MAX_GAP = 64 << 10
-HEAD_SLACK = 4096           # beyond 16 + 12 bytes per frame: the header JSON, with room to spare
+HEAD_SLACK = 4096           # beyond the preamble and the index entries: the header JSON, with room to spare
 
 
 class ReadProblem(Exception):
@@ -130,7 +131,7 @@ def fetch_frames(wanted: list[tuple[object, list[int]]]) -> None:
 
 def _probe(loc: Located) -> int:
     frames = loc.limits.frames or 1
-    return 16 + HEAD_SLACK + 12 * frames
+    return PREAMBLE_V2.size + HEAD_SLACK + ENTRY.size * frames
 
 
 def _open(reader: RangeReader, loc: Located, where: str, first: bytes) -> RangePayload:
