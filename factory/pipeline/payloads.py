@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthvid.manifests.payload import DEFAULT_QUALITY, SVF, SVJ, PayloadSpec, Targets, choose_payload, \
-    encode_frame_list, open_payload, psnr
+    encode_frame_list, psnr
+from synthvid.manifests.payload.choose import even_frames, round_trips
 
 MODES = ("auto", SVF.extension, SVJ.extension)
 SAMPLE_VIDEOS = 4                 # videos 0..3 of the build
@@ -72,8 +73,7 @@ def sample_videos(source, seed: int) -> list[np.ndarray]:
     out = []
     for index in range(SAMPLE_VIDEOS):
         frames, info = source.render_sample(seed, index)
-        n = int(info.meta["frames"])
-        keep = set(np.unique(np.linspace(0, n - 1, min(per, n)).round().astype(int)).tolist())
+        keep = set(even_frames(int(info.meta["frames"]), per).tolist())
         out.append(np.stack([np.array(f) for t, f in enumerate(frames) if t in keep]))
     return out
 
@@ -87,9 +87,7 @@ def sampled_quality(spec: PayloadSpec, videos: list[np.ndarray]) -> dict:
     from skimage.metrics import structural_similarity
 
     size, per_video, per_frame, ssim = 0, [], [], []
-    for v in videos:
-        data = encode_frame_list(list(v), 25.0, spec=spec)
-        back = open_payload(spec.kind, data).frames()
+    for data, back, v in round_trips(spec, videos):
         size += len(data)
         per_video.append(psnr(back, v))
         per_frame += [psnr(a, b) for a, b in zip(back, v)]

@@ -53,22 +53,28 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
+def even_frames(n: int, per: int) -> np.ndarray:
+    """Indices of at most `per` frames spread evenly over a video of `n` (first and last included)."""
+    return np.unique(np.linspace(0, n - 1, min(per, n)).round().astype(int))
+
+
 def sample_videos(samples, limit: int) -> list[np.ndarray]:
     """Each (T, H, W, 3) sample video cut to about limit / len(samples) frames spread evenly over it."""
     per = max(1, limit // max(1, len(samples)))
-    out = []
-    for v in samples:
-        v = np.asarray(v)
-        out.append(v[np.unique(np.linspace(0, len(v) - 1, min(per, len(v))).round().astype(int))])
-    return out
+    return [np.asarray(v)[even_frames(len(v), per)] for v in samples]
+
+
+def round_trips(spec: PayloadSpec, videos: list[np.ndarray]):
+    """(encoded bytes, decoded frames, original frames) of each video under `spec`."""
+    for v in videos:
+        data = encode_frame_list(list(v), fps=25.0, spec=spec)
+        yield data, open_payload(spec.kind, data).frames(), v
 
 
 def measure(spec: PayloadSpec, videos: list[np.ndarray]) -> dict:
     """Bytes per frame, the worst video's PSNR and the worst frame's PSNR of `spec` on `videos`."""
     nbytes, frames, per_video, per_frame = 0, 0, [], []
-    for v in videos:
-        data = encode_frame_list(list(v), fps=25.0, spec=spec)
-        back = open_payload(spec.kind, data).frames()
+    for data, back, v in round_trips(spec, videos):
         nbytes, frames = nbytes + len(data), frames + len(v)
         per_video.append(psnr(back, v))
         per_frame += [psnr(a, b) for a, b in zip(back, v)]
