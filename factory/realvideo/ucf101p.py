@@ -76,23 +76,27 @@ def open_test_set(url: str, storage_options: dict | None = None) -> SourceSet:
     """The labelled set at `url`, or the one test set of an ingest folder holding several sets."""
     url = os.path.abspath(url) if "://" not in url else url      # workers may start elsewhere
     fs, path = url_to_fs(url, storage_options)
-    if not fs.exists(join(path, layout.CARD)):
-        tests = [join(url, name) for name, state in datasets_under(fs, path).items()
-                 if state == COMPLETE and _part(join(url, name), storage_options) == "test"]
+    if fs.exists(join(path, layout.CARD)):
+        ds = open_dataset(url, storage_options)
+    else:
+        tests = {}
+        for name, state in datasets_under(fs, path).items():
+            part = _opened(join(url, name), storage_options) if state == COMPLETE else None
+            if part is not None and part.card.get("split", {}).get("part") == "test":
+                tests[join(url, name)] = part
         if len(tests) != 1:
             found = ", ".join(tests) or "none"
             raise BuildError(f"{url}: name one ingested test set (test sets found there: {found})")
-        url = tests[0]
-    ds = open_dataset(url, storage_options)
+        [(url, ds)] = tests.items()
     if "classes" not in ds.card or "split" not in ds.card:
         raise BuildError(f"{url}: not a labelled set (its card has no classes and split); make one with `ingest`")
     rows = tuple({k: r[k] for k in ROW_FIELDS} for r in ds.samples.to_pylist())
     return SourceSet(url, ds.card, rows, dict(storage_options or {}))
 
 
-def _part(url: str, storage_options: dict | None) -> str | None:
+def _opened(url: str, storage_options: dict | None):
     try:
-        return open_dataset(url, storage_options).card.get("split", {}).get("part")
+        return open_dataset(url, storage_options)
     except IncompleteDatasetError:
         return None
 
