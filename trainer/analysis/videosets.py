@@ -121,12 +121,18 @@ class ShardVideoSet:
             raise AnalysisError(f"{self._shard_urls[shard]}: cannot open ({type(e).__name__}: {e})") from None
 
 
-def _limit(entry: VideoEntry, ext: str) -> int:
+def _check_size(member, entry: VideoEntry, ext: str, where: str) -> None:
+    """A member larger than its manifest row allows is refused unread (a payload: the bound every reader
+    applies to a payload of that shape, manifests.payload.Limits.check_member_size)."""
     if ext == layout.META_EXT:
-        return MAX_JSON_BYTES
-    raw = entry.frames * entry.height * entry.width * 3
-    # zstd's worst case adds ~1/128 to incompressible input; the header and offset table add little more.
-    return min(MAX_PAYLOAD_BYTES, raw + raw // 128 + 16 * entry.frames + (1 << 20))
+        if member.size > MAX_JSON_BYTES:
+            raise AnalysisError(f"{where}: member {member.name} is {member.size:,} bytes, over {MAX_JSON_BYTES:,}")
+        return
+    limits = Limits(max_payload_bytes=MAX_PAYLOAD_BYTES).expecting(entry.frames, entry.height, entry.width)
+    try:
+        limits.check_member_size(member.size)
+    except PayloadError as e:
+        raise AnalysisError(f"{where}: member {member.name}: {e}") from None
 
 
 def read_members(fileobj, wanted: dict[str, VideoEntry], where: str) -> Iterator[tuple[str, dict[str, bytes]]]:
@@ -144,9 +150,9 @@ def read_members(fileobj, wanted: dict[str, VideoEntry], where: str) -> Iterator
                     return
                 if key not in wanted or ext not in _WANTED:
                     continue
-                if not member.isfile() or member.size > _limit(wanted[key], ext):
-                    raise AnalysisError(f"{where}: sample {key}: member {member.name} is not a file within "
-                                        f"{_limit(wanted[key], ext):,} bytes")
+                if not member.isfile():
+                    raise AnalysisError(f"{where}: sample {key}: member {member.name} is not a file")
+                _check_size(member, wanted[key], ext, f"{where}: sample {key}")
                 pending.setdefault(key, {})[ext] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as e:
         raise AnalysisError(f"{where} is truncated or corrupt ({type(e).__name__}: {e})") from None

@@ -123,13 +123,15 @@ def _rows(source: ShardSource, classes: tuple[str, ...], url: str) -> dict[int, 
                             f"{classes[int(li)]!r} in the card")
         if r["payload_offset"] is None or r["payload_bytes"] is None:
             raise DataError(f"{url}: sample {r['key']} has no payload byte range in the manifest")
-        raw = int(r["frames"]) * int(r["height"]) * int(r["width"]) * 3
-        if not 0 < int(r["payload_bytes"]) <= raw + raw // 64 + (1 << 20):   # any kind: at most raw + framing
-            raise DataError(f"{url}: sample {r['key']} claims a {r['payload_bytes']}-byte payload for {r['frames']} "
-                            f"frames of {r['width']}x{r['height']}")
+        limits = Limits.for_row(r)
+        try:                            # the bound every reader applies to a member of this row's shape
+            if int(r["payload_bytes"]) == 0:
+                raise PayloadError("the manifest gives it an empty payload")
+            limits.check_member_size(int(r["payload_bytes"]))
+        except PayloadError as e:
+            raise DataError(f"{url}: sample {r['key']}: {e}") from None
         out[int(r["index"])] = Row(r["key"], r["shard"], int(li), _payload_ext(source.ds.card, r["members"], url),
-                                   int(r["payload_offset"]), int(r["payload_bytes"]), r["payload_sha256"],
-                                   Limits.for_row(r))
+                                   int(r["payload_offset"]), int(r["payload_bytes"]), r["payload_sha256"], limits)
     return out
 
 
