@@ -20,7 +20,7 @@ from synthvid.trainer import data as D
 from synthvid.trainer.data.ranges import RangeReader, Request
 from tests.test_trainer_fixtures import TINY, build
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 SPEC = D.ClipSpec(num_frames=16, sampling_rate=1, input_size=64)
 PLAN = D.Plan(epoch_size=24, global_batch=4, world=1, accum=1, workers=2)
 PAYLOADS = {"svf": ("svf",), "svj": ("svj", 95)}
@@ -84,6 +84,19 @@ def test_range_reads_from_object_storage_equal_local_reads(s3_server):
     assert head == data[:512] and tail == data[-100:]
     [past] = reader.read([Request(shard.name, shard.bytes - 10, shard.bytes + 10)])
     assert isinstance(past, Exception)
+
+
+def test_only_whole_shard_reads_warn_about_workers_sharing_a_shard():
+    """4 shards for 6 ranks x workers: streaming whole shards reads some twice (a warning); range reads fetch
+    only each sample's own bytes, so sharing a shard costs nothing and says nothing."""
+    import warnings
+
+    url, plan = build(), D.Plan(epoch_size=24, global_batch=6, world=1, accum=1, workers=6)
+    with pytest.warns(UserWarning, match="4 shard.s. for 6 ranks x workers"):
+        _stream(url, plan, read_mode="stream")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _stream(url, plan, read_mode="range")
 
 
 def test_jpeg_clip_within_the_stated_psnr_of_the_rendered_frames():

@@ -91,6 +91,11 @@ class ShardSource:
                 raise DataError(f"--data {self.url}: {e}") from None
         return by_shard
 
+    @property
+    def reads_whole_shards(self) -> bool:
+        """Whether a worker reads every byte of the shards it visits (ClipStream warns when workers share)."""
+        return self.read_mode == "stream"
+
     def _mode(self, read_mode: str) -> str:
         if read_mode not in READ_MODES:
             raise DataError(f"--read-mode {read_mode!r}: choose one of {', '.join(READ_MODES)}")
