@@ -19,9 +19,9 @@ import json
 import os
 import sys
 import tempfile
-import time
 
-from payload_formats import avi, clip_indices, source_clips
+from factory_throughput import cpu_per_video
+from payload_formats import avi, best_of, clip_indices, source_clips
 
 UCF101_VIDEOS, UCF101_TEST = 13_320, 3_783
 
@@ -48,19 +48,10 @@ def make_layout(root: str, per_class: int) -> tuple[str, str]:
     return videos, lists
 
 
-def shard_cost(source, count: int, repeat: int, seed: int = 0) -> tuple[float, dict]:
+def shard_cost(source, count: int, repeat: int) -> tuple[float, dict]:
     """(min CPU seconds, marker) of writing one shard holding all `count` items of `source`."""
-    from synthvid.factory.pipeline.jobs import DatasetJob, ShardJob, build_shard
-
-    best, marker = float("inf"), None
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as out:
-            job = ShardJob.of(DatasetJob(source, seed, count, count, os.path.join(out, source.name)), "bench")
-            os.makedirs(os.path.join(job.url, "_commit"))
-            t0 = time.process_time()
-            marker = build_shard(job, 0)
-            best = min(best, time.process_time() - t0)
-    return best, marker
+    per_video, _, marker = min((cpu_per_video(source, count) for _ in range(repeat)), key=lambda r: r[0])
+    return per_video * count, marker
 
 
 def ingest_figures(videos: str, lists: str, out: str, repeat: int) -> dict:
@@ -88,11 +79,7 @@ def clip_read_ms(url: str, repeat: int) -> dict:
     for row, sample in zip(ds.samples.to_pylist(), ds.iter_samples()):
         n = row["frames"]
         for where, idx in (("centre", clip_indices(n)), ("end", list(range(n - 61, n, 4)))):
-            best = float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                open_payload("avi", sample["avi"], Limits.for_row(row)).frames(idx)
-                best = min(best, time.perf_counter() - t0)
+            best, _ = best_of(repeat, lambda: open_payload("avi", sample["avi"], Limits.for_row(row)).frames(idx))
             times[where].append(best * 1e3)
     return {f"clip_ms_{k}": sum(v) / len(v) for k, v in times.items()}
 
