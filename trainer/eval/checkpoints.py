@@ -38,6 +38,12 @@ class PretrainedWeights:
     model_config: dict | None = None  # synthvid checkpoints record their model
     run_config: dict | None = None    # and their run's resolved configuration (config.json: classes, recipe)
 
+    @property
+    def has_classifier(self) -> bool:
+        """A fine-tuned (or probed) classifier: fc_norm and a head, no decoder. The layout alone cannot say
+        it: synthvid's pretraining and fine-tuning checkpoints share one naming."""
+        return "fc_norm.weight" in self.state
+
 
 @dataclass(frozen=True)
 class LoadReport:
@@ -99,7 +105,7 @@ def _split_keys(model: VideoClassifier, weights: PretrainedWeights, with_head: b
     """(keys to load, keys dropped by design); any other difference is an error."""
     wanted = set(model.encoder_state_dict())
     if with_head:
-        if "fc_norm.weight" not in weights.state:
+        if not weights.has_classifier:
             raise CheckpointError(f"{weights.source}: holds no classifier (fc_norm, head) to load; a pretraining "
                                   f"checkpoint has only the encoder and decoder")
         wanted |= {k for k in model.state_dict() if k.startswith(("fc_norm.", "head."))}

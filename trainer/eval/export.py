@@ -26,7 +26,7 @@ FORMATS = ("videomae", "hf")
 def pretraining_model(weights: PretrainedWeights) -> VideoMAE:
     """The full pretraining model (decoder included) of synthvid or official pretraining weights, loaded
     strictly."""
-    if weights.layout == OFFICIAL_FINETUNE or "fc_norm.weight" in weights.state:
+    if weights.layout == OFFICIAL_FINETUNE or weights.has_classifier:
         raise CheckpointError(f"{weights.source}: a fine-tuned classifier (no decoder); export and the feature "
                               "maps take a pretraining checkpoint")
     model = VideoMAE(infer_model_config(weights))

@@ -109,7 +109,7 @@ def load_tested(path: str, name: str) -> Tested:
     """A fine-tuned classifier (synthvid finetune/probe checkpoint or official fine-tuned VideoMAE), strictly."""
     weights = read_weights(path)
     state = weights.state
-    if "fc_norm.weight" not in state:
+    if not weights.has_classifier:
         raise CheckpointError(f"{path}: a pretraining checkpoint has no classifier; test what `synthvid-train "
                               "finetune` or `probe` wrote (best.pt, checkpoint-last.pt)")
     probe = "head.1.weight" in state
