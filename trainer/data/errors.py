@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -33,12 +33,22 @@ class ErrorPolicy:
 
     skip: bool
     stats: Stats
+    failed: set = field(default_factory=set)     # names of the shards found bad during this read
 
     def bad_shard(self, url: str, what: str) -> None:
         if not self.skip:
             raise DataError(f"{url} {what}; pass --skip-bad-shards to skip it")
         self.stats.skipped_shards += 1
         log.warning("skipping shard %s: %s", safe_url(url), what)
+
+    def shard_failed(self, shard, what: str) -> None:
+        """A shard (a ShardRecord) found bad: reported once, remembered so its other samples are not read."""
+        if shard.name not in self.failed:
+            self.failed.add(shard.name)
+            self.bad_shard(shard.url, what)
+
+    def failed_before(self, shard) -> bool:
+        return shard.name in self.failed
 
     def bad_sample(self, where: str, what) -> None:
         if not self.skip:

@@ -101,9 +101,8 @@ def read_visits(visits: list[Visit], open_members: Callable, policy: ErrorPolicy
     """Each visit's wanted members, visit after visit. `open_members(shard, keys)` yields (key, data) of one
     shard. A shard that fails (unreadable, truncated, ending before a listed sample) goes to the policy once,
     is followed by a `key=None` item and is not visited again."""
-    bad: set[str] = set()
     for v in visits:
-        if v.shard.name in bad:
+        if policy.failed_before(v.shard):
             continue
         got: set[str] = set()
         try:
@@ -120,8 +119,7 @@ def read_visits(visits: list[Visit], open_members: Callable, policy: ErrorPolicy
             if not missing:
                 continue
             what = f"ends before sample(s) {missing[:3]} listed in its manifest"
-        policy.bad_shard(v.shard.url, what)
-        bad.add(v.shard.name)
+        policy.shard_failed(v.shard, what)
         yield Fetched(v.shard.name, v.pass_, None, None)
 
 

@@ -144,29 +144,28 @@ class ShardSource:
 
     # -- range mode --------------------------------------------------------------------------------------
     def _read_ranges(self, refs: list[ShardRef], policy: ErrorPolicy):
-        bad: set[str] = set()
         for at in range(0, len(refs), self.read_ahead):
-            window = [ref for ref in refs[at:at + self.read_ahead] if self._usable(ref, bad, policy)]
+            window = [ref for ref in refs[at:at + self.read_ahead] if self._usable(ref, policy)]
             items = [(self._located(ref), f"{ref.shard.url}: sample {ref.key}") for ref in window]
             for ref, opened in zip(window, open_payloads(self._reader(), items)):
                 if isinstance(opened, ReadProblem):
-                    self._bad_shard(ref.shard, str(opened), bad, policy)
+                    self._bad_shard(ref.shard, str(opened), policy)
                 elif isinstance(opened, Exception):
                     policy.bad_sample(f"{ref.shard.url}: sample {ref.key}", opened)
                 else:
                     yield ref.index, opened, ref.pass_
 
-    def _usable(self, ref: ShardRef, bad: set[str], policy: ErrorPolicy) -> bool:
+    def _usable(self, ref: ShardRef, policy: ErrorPolicy) -> bool:
         """Whether ref's sample can be read: False for a sample its manifest row makes unreadable, or in a
         shard found bad now (reported once) or before (its samples count as skipped)."""
-        if ref.shard.name in bad:
+        if policy.failed_before(ref.shard):
             policy.missing_sample()
             return False
         row = self.rows[ref.shard.name][ref.key]
         try:
             self._check(ref.shard)
         except ShardProblem as e:
-            self._bad_shard(ref.shard, str(e), bad, policy)
+            self._bad_shard(ref.shard, str(e), policy)
             return False
         where = f"{ref.shard.url}: sample {ref.key}"
         if row.size < 1:          # sample problems: the shard's other samples may be fine
@@ -179,16 +178,14 @@ class ShardSource:
             return False
         if row.offset < 0 or row.offset + row.size > ref.shard.bytes:
             self._bad_shard(ref.shard, f"is {ref.shard.bytes} bytes, too short for sample {ref.key} at bytes "
-                            f"{row.offset}-{row.offset + row.size} (the two manifests disagree)", bad, policy)
+                            f"{row.offset}-{row.offset + row.size} (the two manifests disagree)", policy)
             return False
         return True
 
     @staticmethod
-    def _bad_shard(shard: ShardRecord, what: str, bad: set[str], policy: ErrorPolicy) -> None:
+    def _bad_shard(shard: ShardRecord, what: str, policy: ErrorPolicy) -> None:
         """Report a shard once; this and its other samples count as skipped (as in stream mode)."""
-        if shard.name not in bad:
-            bad.add(shard.name)
-            policy.bad_shard(shard.url, what)
+        policy.shard_failed(shard, what)
         policy.missing_sample()
 
     def _located(self, ref: ShardRef) -> Located:

@@ -178,17 +178,15 @@ class LabelledSource(ShardSource):
     def read(self, refs: list[ShardRef], stats: Stats, seed: int = 0, epoch: int = 0):
         """(index, payload, pass) for each readable ref, in order; each video read alone by byte range."""
         policy = ErrorPolicy(self.skip_bad_shards, stats)
-        bad_shards: set[str] = set()
         for ref in refs:
             where = f"{ref.shard.url}: sample {ref.key}"
-            if ref.shard.name in bad_shards:
+            if policy.failed_before(ref.shard):
                 policy.missing_sample()
                 continue
             try:
                 self._check(ref.shard)
             except ShardProblem as e:
-                policy.bad_shard(ref.shard.url, str(e))
-                bad_shards.add(ref.shard.name)
+                policy.shard_failed(ref.shard, str(e))
                 continue
             try:
                 payload = self._payload(self.videos[ref.index])
@@ -196,8 +194,7 @@ class LabelledSource(ShardSource):
                 policy.bad_sample(where, e)
                 continue
             except (StorageError, OSError) as e:     # retries spent: the shard is unreachable for now
-                policy.bad_shard(ref.shard.url, f"cannot be read ({type(e).__name__}: {e})")
-                bad_shards.add(ref.shard.name)
+                policy.shard_failed(ref.shard, f"cannot be read ({type(e).__name__}: {e})")
                 continue
             payload.where = where
             yield ref.index, payload, ref.pass_
